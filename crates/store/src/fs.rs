@@ -1,0 +1,300 @@
+//! Blobs as files under a data directory.
+//!
+//! Layout (blob paths are derived from validated digests and upload ids only, so no client
+//! string ever reaches the filesystem):
+//!
+//! ```text
+//! <root>/blobs/<algorithm>/<first two hex>/<hex>   committed, verified blobs
+//! <root>/uploads/<uuid>                            upload data being received
+//! ```
+//!
+//! Writes happen on a blocking thread fed through a bounded channel: the async side keeps
+//! receiving the next chunk while the previous one is hashed and written, and memory stays
+//! bounded by the channel capacity whatever the blob size. A blob becomes visible by
+//! `rename(2)` of its upload file, which is atomic within one filesystem; with
+//! [`Durability::Fsync`] the data is synced before the rename and the directory after it.
+
+use std::fs::File;
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use oci::{Digest, Hasher};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::io::ReaderStream;
+
+use crate::blob::{BlobBody, BlobStore, ByteRange, UploadProgress, UploadWriter};
+use crate::error::StoreError;
+use crate::meta::UploadId;
+
+/// How hard the store works to survive power loss (a process crash is survived either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fdatasync upload data before it is acknowledged and directories after renames.
+    #[default]
+    Fsync,
+    /// Leave flushing to the kernel: survives process crashes, not power loss.
+    Relaxed,
+}
+
+const WRITE_BUFFER: usize = 1 << 20;
+const CHANNEL_CHUNKS: usize = 32;
+const READ_BUFFER: usize = 256 * 1024;
+/// With [`Durability::Fsync`], start writeback every this many bytes so the final sync is short.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// A [`BlobStore`] on the local filesystem.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: PathBuf,
+    durability: Durability,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a blob store rooted at `root`.
+    pub async fn open(root: impl Into<PathBuf>, durability: Durability) -> Result<Self, StoreError> {
+        let root = root.into();
+        for dir in [root.join("blobs"), root.join("uploads")] {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(StoreError::io(&dir))?;
+        }
+        Ok(FsBlobStore { root, durability })
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    fn upload_path(&self, id: &UploadId) -> PathBuf {
+        self.root.join("uploads").join(id.as_str())
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        let path = self.blob_path(digest);
+        match tokio::fs::metadata(&path).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+
+    async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, StoreError> {
+        let path = self.blob_path(digest);
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(StoreError::io(&path))?;
+        let body: BlobBody = match range {
+            Some(r) => {
+                file.seek(SeekFrom::Start(r.first))
+                    .await
+                    .map_err(StoreError::io(&path))?;
+                Box::pin(ReaderStream::with_capacity(file.take(r.len()), READ_BUFFER))
+            }
+            None => Box::pin(ReaderStream::with_capacity(file, READ_BUFFER)),
+        };
+        Ok(body)
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+
+    async fn create_upload(&self, id: &UploadId) -> Result<(), StoreError> {
+        let path = self.upload_path(id);
+        tokio::fs::File::create(&path)
+            .await
+            .map_err(StoreError::io(&path))?;
+        Ok(())
+    }
+
+    async fn append_upload(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        hasher: Hasher,
+    ) -> Result<Box<dyn UploadWriter>, StoreError> {
+        let path = self.upload_path(id);
+        let durability = self.durability;
+        let id_string = id.as_str().to_owned();
+        let file = tokio::task::spawn_blocking(move || open_at(&path, &id_string, offset))
+            .await
+            .map_err(|_| StoreError::WriterGone)??;
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let path = self.upload_path(id);
+        let worker = tokio::task::spawn_blocking(move || {
+            write_loop(file, &path, offset, hasher, rx, durability)
+        });
+        Ok(Box::new(FsUploadWriter {
+            tx: Some(tx),
+            worker: Some(worker),
+        }))
+    }
+
+    async fn commit_upload(&self, id: &UploadId, digest: &Digest) -> Result<(), StoreError> {
+        let from = self.upload_path(id);
+        let to = self.blob_path(digest);
+        let durability = self.durability;
+        tokio::task::spawn_blocking(move || commit(&from, &to, durability))
+            .await
+            .map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn delete_upload(&self, id: &UploadId) -> Result<(), StoreError> {
+        let path = self.upload_path(id);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+}
+
+/// Opens upload data for appending at `offset`, cutting off bytes past it.
+fn open_at(path: &Path, id: &str, offset: u64) -> Result<File, StoreError> {
+    let mut file = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
+            File::create(path).map_err(StoreError::io(path))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::UploadDataMissing { id: id.to_owned() });
+        }
+        Err(e) => return Err(StoreError::Io { path: path.into(), source: e }),
+    };
+    let len = file.metadata().map_err(StoreError::io(path))?.len();
+    if len < offset {
+        return Err(StoreError::UploadTruncated {
+            id: id.to_owned(),
+            expected: offset,
+            actual: len,
+        });
+    }
+    if len > offset {
+        file.set_len(offset).map_err(StoreError::io(path))?;
+    }
+    file.seek(SeekFrom::Start(offset))
+        .map_err(StoreError::io(path))?;
+    Ok(file)
+}
+
+fn write_loop(
+    file: File,
+    path: &Path,
+    offset: u64,
+    mut hasher: Hasher,
+    mut rx: mpsc::Receiver<Bytes>,
+    durability: Durability,
+) -> Result<UploadProgress, StoreError> {
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut written = offset;
+    let mut unsynced_from = offset;
+    while let Some(chunk) = rx.blocking_recv() {
+        hasher.update(&chunk);
+        out.write_all(&chunk).map_err(StoreError::io(path))?;
+        written += chunk.len() as u64;
+        if durability == Durability::Fsync && written - unsynced_from >= WRITEBACK_EVERY {
+            out.flush().map_err(StoreError::io(path))?;
+            start_writeback(out.get_ref(), unsynced_from, written - unsynced_from);
+            unsynced_from = written;
+        }
+    }
+    out.flush().map_err(StoreError::io(path))?;
+    if durability == Durability::Fsync {
+        out.get_ref().sync_data().map_err(StoreError::io(path))?;
+    }
+    Ok(UploadProgress {
+        bytes_received: written,
+        hasher,
+    })
+}
+
+/// Asks the kernel to start writing a range back without waiting for it, so the sync at the
+/// end of an upload has little left to do.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid for the
+    // lifetime of `file`. Failure is harmless (the final fdatasync still runs), so the
+    // return value is ignored.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            from as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _from: u64, _len: u64) {}
+
+fn commit(from: &Path, to: &Path, durability: Durability) -> Result<(), StoreError> {
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+    if to.exists() {
+        // Content-addressed: identical bytes are already in place.
+        std::fs::remove_file(from).map_err(StoreError::io(from))?;
+        return Ok(());
+    }
+    std::fs::rename(from, to).map_err(StoreError::io(to))?;
+    if durability == Durability::Fsync {
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(StoreError::io(parent))?;
+    }
+    Ok(())
+}
+
+struct FsUploadWriter {
+    tx: Option<mpsc::Sender<Bytes>>,
+    worker: Option<JoinHandle<Result<UploadProgress, StoreError>>>,
+}
+
+impl FsUploadWriter {
+    async fn join(&mut self) -> Result<UploadProgress, StoreError> {
+        self.tx = None;
+        match self.worker.take() {
+            Some(worker) => worker.await.map_err(|_| StoreError::WriterGone)?,
+            None => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+#[async_trait]
+impl UploadWriter for FsUploadWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        let Some(tx) = &self.tx else {
+            return Err(StoreError::WriterGone);
+        };
+        if tx.send(chunk).await.is_ok() {
+            return Ok(());
+        }
+        // The worker stopped early: report its error.
+        match self.join().await {
+            Err(e) => Err(e),
+            Ok(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<UploadProgress, StoreError> {
+        self.join().await
+    }
+}

@@ -1,0 +1,30 @@
+//! Storage for Bonded: blob bytes ([`BlobStore`]) and metadata ([`MetaStore`]).
+//!
+//! The registry talks to storage only through these two traits. Today they have one
+//! implementation each, [`FsBlobStore`] (files under a data directory) and [`SqliteMetaStore`];
+//! S3-compatible storage and PostgreSQL will be further implementations, and every
+//! implementation must pass the shared conformance suite in [`testsuite`].
+//!
+//! Architecture invariants:
+//! - Stores never call up into the registry and never interpret manifests beyond the rows
+//!   and digests they are given.
+//! - A blob becomes visible only after its digest has been verified by the caller and its
+//!   bytes have been moved into place atomically; metadata rows that make it visible in a
+//!   repository are written after the bytes are in place.
+//! - Each [`MetaStore`] method is one transaction: it either happens entirely or not at all.
+
+mod blob;
+mod error;
+mod fs;
+mod meta;
+mod sqlite;
+pub mod testsuite;
+
+pub use blob::{BlobBody, BlobStore, ByteRange, UploadProgress, UploadWriter};
+pub use error::StoreError;
+pub use fs::{Durability, FsBlobStore};
+pub use meta::{
+    ManifestRecord, MetaStore, NewUpload, Page, PutManifestError, Referrer, StoredManifest,
+    UploadId, UploadState,
+};
+pub use sqlite::SqliteMetaStore;

@@ -1,0 +1,325 @@
+//! The conformance suite every storage backend must pass.
+//!
+//! distribution runs one `testsuites` package against each storage driver; this is the same
+//! idea. Each function exercises one trait through its public contract only, and panics with
+//! a message on the first violation. The filesystem and SQLite backends run it in this
+//! crate's tests; S3 and PostgreSQL will run the very same functions.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci::{Algorithm, Digest, Hasher, RepositoryName, Tag};
+
+use crate::blob::{BlobStore, ByteRange};
+use crate::meta::{ManifestRecord, MetaStore, NewUpload, PutManifestError, UploadId};
+
+fn repo(name: &str) -> RepositoryName {
+    name.parse().expect("test repository name")
+}
+
+fn tag(name: &str) -> Tag {
+    name.parse().expect("test tag")
+}
+
+async fn read_all(store: &dyn BlobStore, digest: &Digest, range: Option<ByteRange>) -> Vec<u8> {
+    let mut body = store.read(digest, range).await.expect("read blob");
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk.expect("blob chunk"));
+    }
+    out
+}
+
+/// Runs every [`BlobStore`] check.
+pub async fn blob_store(store: &dyn BlobStore) {
+    upload_in_two_parts_then_commit(store).await;
+    append_discards_unrecorded_bytes(store).await;
+    commit_is_idempotent(store).await;
+    missing_things_are_not_errors(store).await;
+}
+
+async fn upload_in_two_parts_then_commit(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let digest = Digest::compute(Algorithm::Sha256, &data);
+    let id = UploadId::random();
+    store.create_upload(&id).await.expect("create upload");
+
+    let mut w = store
+        .append_upload(&id, 0, Hasher::new(Algorithm::Sha256))
+        .await
+        .expect("open upload");
+    for chunk in data[..1_000_001].chunks(65_536) {
+        w.write(Bytes::copy_from_slice(chunk)).await.expect("write");
+    }
+    let progress = w.finish().await.expect("finish");
+    assert_eq!(progress.bytes_received, 1_000_001);
+    // The hash state must survive serialization, as it does across a restart.
+    let state = progress.hasher.save_state();
+    let hasher = Hasher::restore(Algorithm::Sha256, &state).expect("restore");
+
+    let mut w = store
+        .append_upload(&id, 1_000_001, hasher)
+        .await
+        .expect("reopen upload");
+    w.write(Bytes::copy_from_slice(&data[1_000_001..]))
+        .await
+        .expect("write");
+    let progress = w.finish().await.expect("finish");
+    assert_eq!(progress.bytes_received, data.len() as u64);
+    assert_eq!(progress.hasher.finish(), digest, "streamed hash");
+
+    assert_eq!(store.stat(&digest).await.expect("stat"), None, "visible before commit");
+    store.commit_upload(&id, &digest).await.expect("commit");
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(data.len() as u64));
+    assert_eq!(read_all(store, &digest, None).await, data);
+    let range = ByteRange { first: 10, last: 2_500_000 };
+    assert_eq!(read_all(store, &digest, Some(range)).await, data[10..=2_500_000]);
+
+    store.delete(&digest).await.expect("delete");
+    assert_eq!(store.stat(&digest).await.expect("stat"), None);
+}
+
+async fn append_discards_unrecorded_bytes(store: &dyn BlobStore) {
+    let id = UploadId::random();
+    store.create_upload(&id).await.expect("create upload");
+    let mut w = store
+        .append_upload(&id, 0, Hasher::new(Algorithm::Sha256))
+        .await
+        .expect("open");
+    w.write(Bytes::from_static(b"hello ")).await.expect("write");
+    let progress = w.finish().await.expect("finish");
+    let state = progress.hasher.save_state();
+
+    // A request that wrote bytes but whose progress was never recorded (client vanished).
+    let mut w = store
+        .append_upload(&id, 6, Hasher::restore(Algorithm::Sha256, &state).expect("restore"))
+        .await
+        .expect("open");
+    w.write(Bytes::from_static(b"GARBAGE")).await.expect("write");
+    drop(w.finish().await.expect("finish"));
+
+    // The retry starts again at the recorded offset.
+    let mut w = store
+        .append_upload(&id, 6, Hasher::restore(Algorithm::Sha256, &state).expect("restore"))
+        .await
+        .expect("open");
+    w.write(Bytes::from_static(b"world")).await.expect("write");
+    let progress = w.finish().await.expect("finish");
+    let digest = progress.hasher.finish();
+    assert_eq!(digest, Digest::compute(Algorithm::Sha256, b"hello world"));
+    store.commit_upload(&id, &digest).await.expect("commit");
+    assert_eq!(read_all(store, &digest, None).await, b"hello world");
+    store.delete(&digest).await.expect("delete");
+}
+
+async fn commit_is_idempotent(store: &dyn BlobStore) {
+    let digest = Digest::compute(Algorithm::Sha256, b"same bytes");
+    for _ in 0..2 {
+        let id = UploadId::random();
+        store.create_upload(&id).await.expect("create upload");
+        let mut w = store
+            .append_upload(&id, 0, Hasher::new(Algorithm::Sha256))
+            .await
+            .expect("open");
+        w.write(Bytes::from_static(b"same bytes")).await.expect("write");
+        w.finish().await.expect("finish");
+        store.commit_upload(&id, &digest).await.expect("commit");
+    }
+    assert_eq!(read_all(store, &digest, None).await, b"same bytes");
+    store.delete(&digest).await.expect("delete");
+}
+
+async fn missing_things_are_not_errors(store: &dyn BlobStore) {
+    let digest = Digest::compute(Algorithm::Sha512, b"never stored");
+    assert_eq!(store.stat(&digest).await.expect("stat"), None);
+    store.delete(&digest).await.expect("delete missing blob");
+    store.delete_upload(&UploadId::random()).await.expect("delete missing upload");
+}
+
+/// Runs every [`MetaStore`] check. Uses repository names under `conformance/`.
+pub async fn meta_store(meta: &dyn MetaStore) {
+    uploads(meta).await;
+    blobs_and_mounts(meta).await;
+    manifests_tags_referrers(meta).await;
+    tag_ordering_and_pages(meta).await;
+    meta.ping().await.expect("ping");
+}
+
+async fn uploads(meta: &dyn MetaStore) {
+    let id = UploadId::random();
+    let hasher = Hasher::new(Algorithm::Sha256);
+    meta.create_upload(&NewUpload {
+        id: id.clone(),
+        repository: repo("conformance/uploads"),
+        algorithm: Algorithm::Sha256,
+        hash_state: hasher.save_state(),
+    })
+    .await
+    .expect("create upload");
+    let state = meta.get_upload(&id).await.expect("get").expect("exists");
+    assert_eq!(state.bytes_received, 0);
+    assert_eq!(state.repository.as_str(), "conformance/uploads");
+
+    let mut h = Hasher::restore(state.algorithm, &state.hash_state).expect("restore");
+    h.update(b"abc");
+    assert!(meta
+        .record_upload_progress(&id, 0, 3, Algorithm::Sha256, &h.save_state())
+        .await
+        .expect("progress"));
+    // A second writer that started from the old offset loses.
+    assert!(!meta
+        .record_upload_progress(&id, 0, 5, Algorithm::Sha256, &h.save_state())
+        .await
+        .expect("stale progress"));
+    let state = meta.get_upload(&id).await.expect("get").expect("exists");
+    assert_eq!(state.bytes_received, 3);
+    let h = Hasher::restore(state.algorithm, &state.hash_state).expect("restore");
+    assert_eq!(h.finish(), Digest::compute(Algorithm::Sha256, b"abc"));
+
+    assert!(meta
+        .stale_uploads(state.updated_at + 1)
+        .await
+        .expect("stale")
+        .contains(&id));
+    assert!(meta.delete_upload(&id).await.expect("delete"));
+    assert!(!meta.delete_upload(&id).await.expect("delete again"));
+    assert!(meta.get_upload(&id).await.expect("get").is_none());
+}
+
+async fn blobs_and_mounts(meta: &dyn MetaStore) {
+    let a = repo("conformance/blobs-a");
+    let b = repo("conformance/blobs-b");
+    let c = repo("conformance/blobs-c");
+    let d = Digest::compute(Algorithm::Sha256, b"blob for mounts");
+    assert_eq!(meta.any_blob(&d).await.expect("any"), None);
+    meta.commit_blob(&a, &d, 15, None).await.expect("commit");
+    assert!(meta.repository_exists(&a).await.expect("exists"));
+    assert_eq!(meta.linked_blob(&a, &d).await.expect("linked"), Some(15));
+    assert_eq!(meta.linked_blob(&b, &d).await.expect("linked"), None);
+    assert_eq!(meta.any_blob(&d).await.expect("any"), Some(15));
+
+    assert_eq!(meta.mount_blob(&b, &d, Some(&c)).await.expect("mount"), None, "not in c");
+    assert_eq!(meta.mount_blob(&b, &d, Some(&a)).await.expect("mount"), Some(15));
+    assert_eq!(meta.linked_blob(&b, &d).await.expect("linked"), Some(15));
+    assert_eq!(meta.mount_blob(&c, &d, None).await.expect("mount"), Some(15));
+
+    assert!(meta.unlink_blob(&a, &d).await.expect("unlink"));
+    assert!(!meta.unlink_blob(&a, &d).await.expect("unlink again"));
+    assert_eq!(meta.linked_blob(&a, &d).await.expect("linked"), None);
+    assert_eq!(meta.linked_blob(&b, &d).await.expect("linked"), Some(15));
+}
+
+fn record(content: &str, blobs: Vec<Digest>, subject: Option<Digest>, artifact_type: Option<&str>) -> ManifestRecord {
+    ManifestRecord {
+        digest: Digest::compute(Algorithm::Sha256, content.as_bytes()),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        content: Bytes::copy_from_slice(content.as_bytes()),
+        subject,
+        artifact_type: artifact_type.map(str::to_owned),
+        annotations: Some(r#"{"k":"v"}"#.into()),
+        blobs,
+        manifests: Vec::new(),
+    }
+}
+
+async fn manifests_tags_referrers(meta: &dyn MetaStore) {
+    let r = repo("conformance/manifests");
+    let layer = Digest::compute(Algorithm::Sha256, b"layer");
+    let image = record("image manifest bytes", vec![layer.clone()], None, Some("application/vnd.oci.image.config.v1+json"));
+
+    match meta.put_manifest(&r, &image, Some(&tag("v1"))).await {
+        Err(PutManifestError::MissingReferences { blobs, manifests }) => {
+            assert_eq!(blobs, vec![layer.clone()]);
+            assert!(manifests.is_empty());
+        }
+        other => panic!("expected MissingReferences, got {other:?}"),
+    }
+    assert!(meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").is_none());
+
+    meta.commit_blob(&r, &layer, 5, None).await.expect("commit layer");
+    meta.put_manifest(&r, &image, Some(&tag("v1"))).await.expect("put");
+    meta.put_manifest(&r, &image, Some(&tag("v1"))).await.expect("put is idempotent");
+    let got = meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").expect("tagged");
+    assert_eq!(got.digest, image.digest);
+    assert_eq!(got.content, image.content, "stored byte for byte");
+    assert!(meta.manifest_by_digest(&r, &image.digest).await.expect("get").is_some());
+    assert!(meta
+        .manifest_by_digest(&repo("conformance/other"), &image.digest)
+        .await
+        .expect("get")
+        .is_none());
+
+    // An index needs its children in the same repository.
+    let mut index = record("index bytes", Vec::new(), None, None);
+    index.manifests = vec![image.digest.clone(), Digest::compute(Algorithm::Sha256, b"absent")];
+    assert!(matches!(
+        meta.put_manifest(&r, &index, None).await,
+        Err(PutManifestError::MissingReferences { manifests, .. }) if manifests.len() == 1
+    ));
+
+    // Referrers: the subject need not exist.
+    let absent = Digest::compute(Algorithm::Sha256, b"no such subject");
+    let sig = record("signature", Vec::new(), Some(image.digest.clone()), Some("application/vnd.example.sig"));
+    let sbom = record("sbom", Vec::new(), Some(image.digest.clone()), Some("application/vnd.example.sbom"));
+    let orphan = record("orphan", Vec::new(), Some(absent.clone()), Some("application/vnd.example.sig"));
+    for m in [&sig, &sbom, &orphan] {
+        meta.put_manifest(&r, m, None).await.expect("put referrer");
+    }
+    let all = meta.referrers(&r, &image.digest, None).await.expect("referrers");
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|x| x.annotations.as_deref() == Some(r#"{"k":"v"}"#)));
+    let sigs = meta
+        .referrers(&r, &image.digest, Some("application/vnd.example.sig"))
+        .await
+        .expect("referrers");
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0].digest, sig.digest);
+    assert_eq!(sigs[0].size, "signature".len() as u64);
+    assert_eq!(meta.referrers(&r, &absent, None).await.expect("referrers").len(), 1);
+
+    // Retag, delete tag, delete manifest (its tags and referrer entry go with it).
+    meta.put_manifest(&r, &sig, Some(&tag("v1"))).await.expect("retag");
+    assert_eq!(
+        meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").expect("tagged").digest,
+        sig.digest
+    );
+    meta.put_manifest(&r, &sig, Some(&tag("v2"))).await.expect("tag v2");
+    assert!(meta.delete_tag(&r, &tag("v2")).await.expect("delete tag"));
+    assert!(!meta.delete_tag(&r, &tag("v2")).await.expect("delete tag again"));
+    assert!(meta.delete_manifest(&r, &sig.digest).await.expect("delete manifest"));
+    assert!(meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").is_none());
+    assert_eq!(meta.referrers(&r, &image.digest, None).await.expect("referrers").len(), 1);
+    assert!(!meta.delete_manifest(&r, &sig.digest).await.expect("delete again"));
+}
+
+async fn tag_ordering_and_pages(meta: &dyn MetaStore) {
+    let r = repo("conformance/tags");
+    assert!(meta.list_tags(&r, None, 10).await.expect("list").is_none(), "unknown repo");
+    let m = record("tagged", Vec::new(), None, None);
+    for t in ["b", "A", "a", "C", "_x", "10", "9"] {
+        meta.put_manifest(&r, &m, Some(&tag(t))).await.expect("tag");
+    }
+    let all = meta.list_tags(&r, None, 100).await.expect("list").expect("repo");
+    // Case-insensitive (ASCII letters folded to lower case), ties broken by byte order.
+    assert_eq!(all.items, ["10", "9", "_x", "A", "a", "b", "C"]);
+    assert!(!all.more);
+    let first = meta.list_tags(&r, None, 3).await.expect("list").expect("repo");
+    assert_eq!(first.items, ["10", "9", "_x"]);
+    assert!(first.more);
+    let next = meta.list_tags(&r, Some("_x"), 3).await.expect("list").expect("repo");
+    assert_eq!(next.items, ["A", "a", "b"]);
+    assert!(next.more);
+    let last = meta.list_tags(&r, Some("b"), 3).await.expect("list").expect("repo");
+    assert_eq!(last.items, ["C"]);
+    assert!(!last.more);
+    let empty = meta.list_tags(&r, None, 0).await.expect("list").expect("repo");
+    assert!(empty.items.is_empty());
+
+    let repos = meta.list_repositories(None, 1000).await.expect("catalog");
+    assert!(repos.items.windows(2).all(|w| w[0] < w[1]), "sorted");
+    assert!(repos.items.contains(&"conformance/tags".to_owned()));
+    let after = meta
+        .list_repositories(Some("conformance/tags"), 1000)
+        .await
+        .expect("catalog");
+    assert!(after.items.iter().all(|n| n.as_str() > "conformance/tags"));
+}

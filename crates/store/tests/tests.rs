@@ -1,0 +1,3 @@
+//! Storage integration tests: the shared conformance suite on every local backend.
+
+mod conformance;
