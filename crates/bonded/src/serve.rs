@@ -1,0 +1,195 @@
+//! `bonded serve`: open the stores, build the router, accept connections (plain or TLS), and
+//! shut down gracefully on SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+//! (up to the grace period), close the database, exit 0.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use registry::{HttpOptions, Limits, Registry};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use store::{FsBlobStore, SqliteMetaStore};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, Durability, TlsConfig};
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let durability = match config.storage.durability {
+        Durability::Fsync => store::Durability::Fsync,
+        Durability::Relaxed => store::Durability::Relaxed,
+    };
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let blobs = FsBlobStore::open(&config.data_dir, durability)
+        .await
+        .context("cannot open the blob store")?;
+    let db_path = config.data_dir.join("bonded.db");
+    let meta = SqliteMetaStore::open(&db_path, durability)
+        .await
+        .with_context(|| format!("cannot open the metadata database {}", db_path.display()))?;
+    let registry = Arc::new(Registry::new(
+        Arc::new(blobs),
+        Arc::new(meta.clone()),
+        Limits::default(),
+    ));
+    let router = registry::router(
+        Arc::clone(&registry),
+        HttpOptions {
+            body_idle_timeout: Duration::from_secs(config.http.body_idle_timeout_secs),
+        },
+    );
+    let tls = match &config.tls {
+        Some(tls) => Some(tls_acceptor(tls)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        address = %local,
+        tls = tls.is_some(),
+        data_dir = %config.data_dir.display(),
+        "bonded is listening"
+    );
+
+    let purge = tokio::spawn(purge_uploads(Arc::clone(&registry), config.storage.upload_expiry_secs));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(4 << 20);
+    let graceful = GracefulShutdown::new();
+    let service = TowerToHyperService::new(router);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off briefly, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = service.clone();
+                let builder = builder.clone();
+                match &tls {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                        let conn = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            if let Err(e) = conn.await {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                        });
+                    }
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        let watcher = graceful.watcher();
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => return,
+                            };
+                            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                            if let Err(e) = watcher.watch(conn).await {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    drop(listener);
+    purge.abort();
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections, waiting for in-flight requests");
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    meta.close().await;
+    tracing::info!("bonded stopped");
+    Ok(())
+}
+
+fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .with_context(|| format!("cannot read TLS certificate {}", tls.cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("invalid PEM in {}", tls.cert.display()))?;
+    anyhow::ensure!(!certs.is_empty(), "no certificate found in {}", tls.cert.display());
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("cannot read TLS private key {}", tls.key.display()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS certificate and key do not form a usable pair")?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Purges upload sessions idle for longer than `expiry_secs`, every ten minutes.
+async fn purge_uploads(registry: Arc<Registry>, expiry_secs: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let before = now.saturating_sub(expiry_secs) as i64;
+        match registry.purge_stale_uploads(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged stale upload sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging stale uploads failed"),
+        }
+    }
+}

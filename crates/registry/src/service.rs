@@ -1,0 +1,645 @@
+//! The registry's rules, between the HTTP handlers and the stores.
+//!
+//! Handlers call this service, this service calls the stores, and stores never call up.
+//! Everything the Distribution Spec requires of pushes and pulls is decided here: chunk
+//! ordering, digest verification, when a blob becomes visible, what a manifest must reference.
+//!
+//! Upload safety:
+//! - Each upload session is written by one request at a time ([`UploadLocks`]). The write runs
+//!   in its own task that owns the lock, so a client that disconnects cannot leave a writer
+//!   behind that races the retry.
+//! - Progress (offset and hash state) is recorded only after the bytes are flushed (and synced
+//!   with `Durability::Fsync`), and only if the session still stands where the request began.
+//!   Bytes of a failed request are never recorded and are cut off by the next append.
+//! - A blob is committed only after its streamed digest equals the one the client claimed.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use oci::{Algorithm, Digest, Hasher, Manifest, Reference, RepositoryName, Tag};
+use serde_json::json;
+use store::{
+    BlobBody, BlobStore, ByteRange, ManifestRecord, MetaStore, NewUpload, Page, Referrer,
+    StoreError, StoredManifest, UploadId, UploadProgress, UploadState,
+};
+
+use crate::error::{ApiError, ErrorCode, blob_unknown, upload_unknown};
+
+/// A request body as a stream of chunks.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
+
+/// Why a request body could not be read to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("client sent nothing for {0:?}")]
+    Idle(Duration),
+    #[error("reading request body: {0}")]
+    Read(String),
+}
+
+/// Tunables of the service.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_manifest_bytes: usize,
+    /// Largest page of tags or repositories returned at once.
+    pub max_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest_bytes: oci::MAX_MANIFEST_BYTES,
+            max_page: 10_000,
+        }
+    }
+}
+
+/// The inclusive chunk range of a PATCH (`Content-Range: <start>-<end>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl ChunkRange {
+    /// Parses the spec's `^[0-9]+-[0-9]+$` form. For tolerance of older clients a `bytes `
+    /// prefix and a `/<length>` suffix are also accepted.
+    pub fn parse(s: &str) -> Option<ChunkRange> {
+        let s = s.trim();
+        let s = s.strip_prefix("bytes ").or_else(|| s.strip_prefix("bytes=")).unwrap_or(s);
+        let s = s.split_once('/').map_or(s, |(r, _)| r);
+        let (start, end) = s.split_once('-')?;
+        let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+        if !digits(start) || !digits(end) {
+            return None;
+        }
+        let (start, end) = (start.parse().ok()?, end.parse().ok()?);
+        (end >= start).then_some(ChunkRange { start, end })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+}
+
+/// What a successful manifest PUT stored.
+#[derive(Debug, Clone)]
+pub struct PutManifestOutcome {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// The registry service.
+pub struct Registry {
+    blobs: Arc<dyn BlobStore>,
+    meta: Arc<dyn MetaStore>,
+    locks: UploadLocks,
+    limits: Limits,
+}
+
+impl Registry {
+    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, limits: Limits) -> Registry {
+        Registry {
+            blobs,
+            meta,
+            locks: UploadLocks::default(),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub async fn healthy(&self) -> Result<(), StoreError> {
+        self.meta.ping().await
+    }
+
+    // ----- uploads -----
+
+    /// Opens a new upload session hashing with `algorithm`.
+    pub async fn start_upload(&self, repo: &RepositoryName, algorithm: Algorithm) -> Result<UploadState, ApiError> {
+        let id = UploadId::random();
+        let hasher = Hasher::new(algorithm);
+        self.blobs.create_upload(&id).await?;
+        let upload = NewUpload {
+            id: id.clone(),
+            repository: repo.clone(),
+            algorithm,
+            hash_state: hasher.save_state(),
+        };
+        self.meta.create_upload(&upload).await?;
+        metrics::counter!("bonded_upload_sessions_started_total").increment(1);
+        Ok(UploadState {
+            id,
+            repository: repo.clone(),
+            bytes_received: 0,
+            algorithm,
+            hash_state: upload.hash_state,
+            created_at: 0,
+            updated_at: 0,
+        })
+    }
+
+    /// The session `id` of `repo`, or `BLOB_UPLOAD_UNKNOWN`.
+    pub async fn upload(&self, repo: &RepositoryName, id: &str) -> Result<UploadState, ApiError> {
+        let parsed: UploadId = id.parse().map_err(|_| upload_unknown(id))?;
+        match self.meta.get_upload(&parsed).await? {
+            Some(state) if &state.repository == repo => Ok(state),
+            _ => Err(upload_unknown(id)),
+        }
+    }
+
+    /// Appends a chunk (PATCH). `range` is the chunk's `Content-Range`, if sent.
+    pub async fn append(
+        self: &Arc<Self>,
+        repo: &RepositoryName,
+        id: &str,
+        range: Option<ChunkRange>,
+        declared_len: Option<u64>,
+        body: BodyStream,
+    ) -> Result<UploadState, ApiError> {
+        let guard = self.locks.lock(id).await;
+        let state = self.upload(repo, id).await?;
+        let expected = check_range(&state, range, declared_len)?;
+        let this = Arc::clone(self);
+        // The task owns the lock guard: see the module header.
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            let hasher = restore_hasher(&state)?;
+            let progress = this.write_chunk(&state, hasher, expected, body).await?;
+            this.record(&state, progress).await
+        });
+        task.await.map_err(ApiError::internal)?
+    }
+
+    /// Closes a session (PUT `?digest=`), appending the final chunk if the body has one.
+    pub async fn complete(
+        self: &Arc<Self>,
+        repo: &RepositoryName,
+        id: &str,
+        digest: Digest,
+        range: Option<ChunkRange>,
+        declared_len: Option<u64>,
+        body: BodyStream,
+    ) -> Result<u64, ApiError> {
+        let guard = self.locks.lock(id).await;
+        let state = self.upload(repo, id).await?;
+        let expected = check_range(&state, range, declared_len)?;
+        let this = Arc::clone(self);
+        let repo = repo.clone();
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            let hasher = if digest.algorithm() == state.algorithm {
+                restore_hasher(&state)?
+            } else if state.bytes_received == 0 {
+                // Nothing hashed yet: adopt the algorithm of the claimed digest.
+                Hasher::new(digest.algorithm())
+            } else {
+                return Err(ApiError::new(
+                    ErrorCode::DigestInvalid,
+                    format!(
+                        "this upload was hashed with {} as it streamed in; start it with \
+                         ?digest-algorithm={} to finish it with a {} digest",
+                        state.algorithm,
+                        digest.algorithm(),
+                        digest.algorithm()
+                    ),
+                ));
+            };
+            let progress = this.write_chunk(&state, hasher, expected, body).await?;
+            this.commit(&repo, &state.id, digest, progress).await
+        });
+        task.await.map_err(ApiError::internal)?
+    }
+
+    /// A single-request upload (`POST ?digest=`).
+    pub async fn monolithic(
+        self: &Arc<Self>,
+        repo: &RepositoryName,
+        digest: Digest,
+        declared_len: Option<u64>,
+        body: BodyStream,
+    ) -> Result<u64, ApiError> {
+        let state = self.start_upload(repo, digest.algorithm()).await?;
+        let id = state.id.to_string();
+        let result = self.complete(repo, &id, digest, None, declared_len, body).await;
+        if result.is_err() {
+            // A failed single-request upload leaves no session behind.
+            self.discard_upload(&state.id).await;
+        }
+        result
+    }
+
+    /// Cancels a session (DELETE).
+    pub async fn cancel(&self, repo: &RepositoryName, id: &str) -> Result<(), ApiError> {
+        let _guard = self.locks.lock(id).await;
+        let state = self.upload(repo, id).await?;
+        self.discard_upload(&state.id).await;
+        Ok(())
+    }
+
+    async fn discard_upload(&self, id: &UploadId) {
+        if let Err(e) = self.meta.delete_upload(id).await {
+            tracing::warn!(upload = %id, error = %e, "could not delete upload session");
+        }
+        if let Err(e) = self.blobs.delete_upload(id).await {
+            tracing::warn!(upload = %id, error = %e, "could not delete upload data");
+        }
+    }
+
+    /// Ends sessions idle since `before` (unix seconds). Returns how many were purged.
+    pub async fn purge_stale_uploads(&self, before: i64) -> Result<usize, StoreError> {
+        let stale = self.meta.stale_uploads(before).await?;
+        for id in &stale {
+            let _guard = self.locks.lock(id.as_str()).await;
+            self.discard_upload(id).await;
+        }
+        Ok(stale.len())
+    }
+
+    async fn write_chunk(
+        &self,
+        state: &UploadState,
+        hasher: Hasher,
+        expected_len: Option<u64>,
+        mut body: BodyStream,
+    ) -> Result<UploadProgress, ApiError> {
+        let _in_flight = InFlight::new();
+        let mut writer = match self
+            .blobs
+            .append_upload(&state.id, state.bytes_received, hasher)
+            .await
+        {
+            Ok(w) => w,
+            Err(StoreError::UploadDataMissing { .. } | StoreError::UploadTruncated { .. }) => {
+                // The data of this session is gone (a crash between commit steps): the session
+                // cannot continue.
+                self.discard_upload(&state.id).await;
+                return Err(upload_unknown(state.id.as_str()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut received: u64 = 0;
+        let mut failure: Option<ApiError> = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    failure = Some(
+                        ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string())
+                            .with_status(http::StatusCode::BAD_REQUEST),
+                    );
+                    break;
+                }
+            };
+            received += chunk.len() as u64;
+            if expected_len.is_some_and(|max| received > max) {
+                failure = Some(size_invalid(expected_len, received));
+                break;
+            }
+            if let Err(e) = writer.write(chunk).await {
+                failure = Some(e.into());
+                break;
+            }
+        }
+        metrics::counter!("bonded_http_request_bytes_total").increment(received);
+        // Always wait for the writer, so no write outlives this request's lock.
+        let finished = writer.finish().await;
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        let progress = finished?;
+        if let Some(expected) = expected_len
+            && received != expected
+        {
+            return Err(size_invalid(expected_len, received));
+        }
+        Ok(progress)
+    }
+
+    async fn record(&self, state: &UploadState, progress: UploadProgress) -> Result<UploadState, ApiError> {
+        let hash_state = progress.hasher.save_state();
+        let recorded = self
+            .meta
+            .record_upload_progress(
+                &state.id,
+                state.bytes_received,
+                progress.bytes_received,
+                state.algorithm,
+                &hash_state,
+            )
+            .await?;
+        if !recorded {
+            return Err(range_error(state, "the upload moved on while this chunk was written"));
+        }
+        Ok(UploadState {
+            bytes_received: progress.bytes_received,
+            hash_state,
+            ..state.clone()
+        })
+    }
+
+    async fn commit(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        claimed: Digest,
+        progress: UploadProgress,
+    ) -> Result<u64, ApiError> {
+        let size = progress.bytes_received;
+        let actual = progress.hasher.finish();
+        if actual != claimed {
+            return Err(ApiError::new(
+                ErrorCode::DigestInvalid,
+                "provided digest did not match uploaded content",
+            )
+            .with_detail(json!({ "claimed": claimed.to_string(), "computed": actual.to_string(), "size": size })));
+        }
+        self.blobs.commit_upload(id, &actual).await?;
+        self.meta.commit_blob(repo, &actual, size, Some(id)).await?;
+        metrics::counter!("bonded_blobs_committed_total").increment(1);
+        Ok(size)
+    }
+
+    /// Cross-repository mount. `Ok(Some(size))` when mounted.
+    pub async fn mount(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: Option<&RepositoryName>,
+    ) -> Result<Option<u64>, ApiError> {
+        Ok(self.meta.mount_blob(repo, digest, from).await?)
+    }
+
+    // ----- blobs -----
+
+    /// The size of a blob visible in `repo`, or `BLOB_UNKNOWN`.
+    pub async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<u64, ApiError> {
+        self.meta
+            .linked_blob(repo, digest)
+            .await?
+            .ok_or_else(|| blob_unknown(digest))
+    }
+
+    pub async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, ApiError> {
+        Ok(self.blobs.read(digest, range).await?)
+    }
+
+    /// Unlinks a blob from `repo`. Its bytes stay until garbage collection, since other
+    /// repositories may link it.
+    pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(), ApiError> {
+        if self.meta.unlink_blob(repo, digest).await? {
+            Ok(())
+        } else {
+            Err(blob_unknown(digest))
+        }
+    }
+
+    // ----- manifests -----
+
+    pub async fn manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<StoredManifest, ApiError> {
+        let found = match reference {
+            Reference::Tag(tag) => self.meta.manifest_by_tag(repo, tag).await?,
+            Reference::Digest(digest) => self.meta.manifest_by_digest(repo, digest).await?,
+        };
+        found.ok_or_else(|| manifest_unknown(reference))
+    }
+
+    /// Validates and stores a manifest pushed to `repo:reference`.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<PutManifestOutcome, ApiError> {
+        let algorithm = match reference {
+            Reference::Digest(d) => d.algorithm(),
+            Reference::Tag(_) => Algorithm::Sha256,
+        };
+        let digest = Digest::compute(algorithm, &content);
+        if let Reference::Digest(claimed) = reference
+            && claimed != &digest
+        {
+            return Err(ApiError::new(
+                ErrorCode::DigestInvalid,
+                "manifest digest in the URL does not match the digest of the body",
+            )
+            .with_detail(json!({ "claimed": claimed.to_string(), "computed": digest.to_string() })));
+        }
+        let manifest = Manifest::parse(content_type, &content)?;
+        let annotations = manifest
+            .annotations
+            .as_ref()
+            .map(|a| serde_json::to_string(a).unwrap_or_default());
+        let record = ManifestRecord {
+            digest: digest.clone(),
+            media_type: manifest.media_type.as_str().to_owned(),
+            content,
+            subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
+            artifact_type: manifest.effective_artifact_type().map(str::to_owned),
+            annotations,
+            blobs: manifest.required_blobs().into_iter().cloned().collect(),
+            manifests: manifest.required_manifests().into_iter().cloned().collect(),
+        };
+        let tag = match reference {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        };
+        self.meta.put_manifest(repo, &record, tag).await?;
+        metrics::counter!("bonded_manifests_pushed_total").increment(1);
+        Ok(PutManifestOutcome {
+            digest,
+            subject: record.subject,
+        })
+    }
+
+    /// DELETE of a manifest: by digest removes the manifest (with its tags and its referrer
+    /// entry); by tag removes only the tag.
+    pub async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<(), ApiError> {
+        let deleted = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(manifest_unknown(reference))
+        }
+    }
+
+    // ----- discovery -----
+
+    pub async fn tags(&self, repo: &RepositoryName, last: Option<&str>, n: u32) -> Result<Page, ApiError> {
+        self.meta
+            .list_tags(repo, last, n)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::NameUnknown, format!("repository {repo} is not known to this registry"))
+                    .with_detail(json!({ "name": repo.as_str() }))
+            })
+    }
+
+    pub async fn catalog(&self, last: Option<&str>, n: u32) -> Result<Page, ApiError> {
+        Ok(self.meta.list_repositories(last, n).await?)
+    }
+
+    pub async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>, ApiError> {
+        Ok(self.meta.referrers(repo, subject, artifact_type).await?)
+    }
+
+    /// The tag named by a reference, if it is one.
+    pub fn tag_of(reference: &Reference) -> Option<&Tag> {
+        match reference {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        }
+    }
+}
+
+fn restore_hasher(state: &UploadState) -> Result<Hasher, ApiError> {
+    Hasher::restore(state.algorithm, &state.hash_state).map_err(ApiError::internal)
+}
+
+/// Checks a chunk against the session: it must start where the session stands.
+/// Returns the number of bytes the body must carry, when known.
+fn check_range(
+    state: &UploadState,
+    range: Option<ChunkRange>,
+    declared_len: Option<u64>,
+) -> Result<Option<u64>, ApiError> {
+    match range {
+        // Distribution Spec v1.1, "Pushing a blob in chunks": "If a chunk is uploaded out of
+        // order, the registry MUST respond with a 416 Requested Range Not Satisfiable code."
+        Some(r) if r.start != state.bytes_received => Err(range_error(
+            state,
+            &format!("chunk starts at {} but the upload holds {} bytes", r.start, state.bytes_received),
+        )),
+        Some(r) => match declared_len {
+            Some(len) if len != r.len() => Err(ApiError::new(
+                ErrorCode::SizeInvalid,
+                format!("Content-Range covers {} bytes but Content-Length is {len}", r.len()),
+            )),
+            _ => Ok(Some(r.len())),
+        },
+        None => Ok(declared_len),
+    }
+}
+
+fn range_error(state: &UploadState, why: &str) -> ApiError {
+    let mut e = ApiError::new(ErrorCode::BlobUploadInvalid, why.to_owned())
+        .with_status(http::StatusCode::RANGE_NOT_SATISFIABLE)
+        .with_detail(json!({ "offset": state.bytes_received }));
+    if let Ok(v) = http::HeaderValue::from_str(&crate::http::range_value(state.bytes_received)) {
+        e = e.with_header(http::header::RANGE, v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&crate::http::upload_location(&state.repository, &state.id)) {
+        e = e.with_header(http::header::LOCATION, v);
+    }
+    e
+}
+
+fn size_invalid(expected: Option<u64>, received: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::SizeInvalid,
+        format!(
+            "request declared {} bytes but carried {received}",
+            expected.map_or_else(|| "?".to_owned(), |e| e.to_string())
+        ),
+    )
+}
+
+pub(crate) fn manifest_unknown(reference: &Reference) -> ApiError {
+    ApiError::new(ErrorCode::ManifestUnknown, format!("manifest {reference} unknown to this repository"))
+        .with_detail(json!({ "reference": reference.to_string() }))
+}
+
+/// Gauge of upload requests streaming data right now.
+struct InFlight;
+
+impl InFlight {
+    fn new() -> InFlight {
+        metrics::gauge!("bonded_uploads_in_progress").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("bonded_uploads_in_progress").decrement(1.0);
+    }
+}
+
+/// One lock per upload session id, created on demand and dropped when unused.
+#[derive(Default)]
+struct UploadLocks {
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+struct UploadLockGuard {
+    id: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl UploadLocks {
+    async fn lock(&self, id: &str) -> UploadLockGuard {
+        let mutex = {
+            let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            match map.entry(id.to_owned()) {
+                Entry::Occupied(e) => Arc::clone(e.get()),
+                Entry::Vacant(e) => Arc::clone(e.insert(Arc::default())),
+            }
+        };
+        let guard = mutex.lock_owned().await;
+        UploadLockGuard {
+            id: id.to_owned(),
+            guard: Some(guard),
+            locks: Arc::clone(&self.locks),
+        }
+    }
+}
+
+impl Drop for UploadLockGuard {
+    fn drop(&mut self) {
+        self.guard = None;
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = map.get(&self.id)
+            && Arc::strong_count(m) == 1
+        {
+            map.remove(&self.id);
+        }
+    }
+}
+
+/// Collects a bounded body (manifests), refusing more than `limit` bytes.
+pub async fn collect_limited(mut body: BodyStream, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    metrics::counter!("bonded_http_request_bytes_total").increment(buf.len() as u64);
+    Ok(buf.freeze())
+}
+
+pub(crate) fn too_large(limit: usize) -> ApiError {
+    // Distribution Spec v1.1, "Pushing Manifests": a registry enforcing a manifest size limit
+    // "SHOULD respond ... with a response code 413 Payload Too Large".
+    ApiError::new(ErrorCode::SizeInvalid, format!("manifest is larger than the {limit}-byte limit"))
+        .with_status(http::StatusCode::PAYLOAD_TOO_LARGE)
+}
