@@ -176,7 +176,8 @@ impl Config {
     fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration file {}", path.display()))
     }
 }
 
@@ -222,10 +223,12 @@ mod tests {
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
-        assert!(Config::load(&Overrides {
-            tls_cert: Some("c.pem".into()),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(
+            Config::load(&Overrides {
+                tls_cert: Some("c.pem".into()),
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

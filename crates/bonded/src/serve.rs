@@ -60,7 +60,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "bonded is listening"
     );
 
-    let purge = tokio::spawn(purge_uploads(Arc::clone(&registry), config.storage.upload_expiry_secs));
+    let purge = tokio::spawn(purge_uploads(
+        Arc::clone(&registry),
+        config.storage.upload_expiry_secs,
+    ));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -124,7 +127,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(listener);
     purge.abort();
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections, waiting for in-flight requests");
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no new connections, waiting for in-flight requests"
+    );
     match tokio::time::timeout(grace, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("grace period over; closing remaining connections"),
@@ -139,7 +145,11 @@ fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<TlsAcceptor> {
         .with_context(|| format!("cannot read TLS certificate {}", tls.cert.display()))?
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("invalid PEM in {}", tls.cert.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "no certificate found in {}", tls.cert.display());
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "no certificate found in {}",
+        tls.cert.display()
+    );
     let key = PrivateKeyDer::from_pem_file(&tls.key)
         .with_context(|| format!("cannot read TLS private key {}", tls.key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -137,7 +137,9 @@ impl FromStr for Digest {
         // Image spec, descriptor.md: sha256 and sha512 "MUST" be lower-case hex of the exact
         // length; upper case is not a valid encoding for these algorithms.
         if encoded.len() != algorithm.hex_len()
-            || !encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            || !encoded
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         {
             return Err(DigestError::Malformed {
                 input: truncate(s),

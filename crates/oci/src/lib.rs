@@ -15,6 +15,6 @@ mod media;
 mod name;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher, HasherStateError};
-pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
+pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, Manifest, ManifestError, ManifestKind};
 pub use media::MediaType;
 pub use name::{NameError, Reference, RepositoryName, Tag};

@@ -249,7 +249,8 @@ mod tests {
 
     #[test]
     fn parses_image_manifest() {
-        let m = Manifest::parse(Some(MediaType::OciManifest.as_str()), image("").as_bytes()).unwrap();
+        let m =
+            Manifest::parse(Some(MediaType::OciManifest.as_str()), image("").as_bytes()).unwrap();
         assert_eq!(m.media_type, MediaType::OciManifest);
         assert_eq!(m.required_blobs().len(), 2);
         assert_eq!(
@@ -263,10 +264,16 @@ mod tests {
         let extra = format!(
             r#","artifactType":"application/vnd.example+json","subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{D1}","size":7}},"annotations":{{"k":"v"}}"#
         );
-        let m = Manifest::parse(Some(MediaType::OciManifest.as_str()), image(&extra).as_bytes())
-            .unwrap();
+        let m = Manifest::parse(
+            Some(MediaType::OciManifest.as_str()),
+            image(&extra).as_bytes(),
+        )
+        .unwrap();
         assert_eq!(m.subject.as_ref().unwrap().digest.to_string(), D1);
-        assert_eq!(m.effective_artifact_type(), Some("application/vnd.example+json"));
+        assert_eq!(
+            m.effective_artifact_type(),
+            Some("application/vnd.example+json")
+        );
     }
 
     #[test]
@@ -276,7 +283,8 @@ mod tests {
         assert!(Manifest::parse(ct, b"{}").is_err());
         assert!(matches!(
             Manifest::parse(Some("application/vnd.foo"), image("").as_bytes()),
-            Err(ManifestError::MediaTypeMismatch { .. }) | Err(ManifestError::UnsupportedMediaType { .. })
+            Err(ManifestError::MediaTypeMismatch { .. })
+                | Err(ManifestError::UnsupportedMediaType { .. })
         ));
         assert!(matches!(
             Manifest::parse(Some(MediaType::OciIndex.as_str()), image("").as_bytes()),
@@ -287,7 +295,10 @@ mod tests {
         let negative = image("").replace("\"size\":16", "\"size\":-1");
         assert!(Manifest::parse(ct, negative.as_bytes()).is_err());
         let dup = image(r#","layers":[]"#);
-        assert!(Manifest::parse(ct, dup.as_bytes()).is_err(), "duplicate key");
+        assert!(
+            Manifest::parse(ct, dup.as_bytes()).is_err(),
+            "duplicate key"
+        );
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(Manifest::parse(ct, deep.as_bytes()).is_err());
         let v1 = image("").replace("\"schemaVersion\":2", "\"schemaVersion\":1");
@@ -316,7 +327,8 @@ mod tests {
             "config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{D1}","size":2}},
             "layers":[{{"mediaType":"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip","digest":"{D2}","size":16,"urls":["https://example.com/l"]}}]}}"#
         );
-        let m = Manifest::parse(Some(MediaType::DockerManifest.as_str()), docker.as_bytes()).unwrap();
+        let m =
+            Manifest::parse(Some(MediaType::DockerManifest.as_str()), docker.as_bytes()).unwrap();
         assert_eq!(m.required_blobs().len(), 1);
     }
 

@@ -153,7 +153,12 @@ impl ApiError {
     }
 
     /// Adds another error entry (the spec allows several per response).
-    pub fn and(mut self, code: ErrorCode, message: impl Into<String>, detail: Option<Value>) -> ApiError {
+    pub fn and(
+        mut self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        detail: Option<Value>,
+    ) -> ApiError {
         self.errors.push(ErrorEntry {
             code: code.as_str(),
             message: message.into(),
@@ -187,7 +192,10 @@ impl IntoResponse for ApiError {
         let body = json!({ "errors": self.errors }).to_string();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         for (name, value) in self.headers {
             headers.insert(name, value);
         }
@@ -235,14 +243,30 @@ impl From<PutManifestError> for ApiError {
                     .iter()
                     .map(|d| (d, "blob"))
                     .chain(manifests.iter().map(|d| (d, "manifest")));
+                let total = blobs.len() + manifests.len();
                 let mut err: Option<ApiError> = None;
-                for (digest, kind) in entries {
-                    let message = format!("manifest references {kind} {digest} unknown to this repository");
+                // One entry per missing reference, up to a bound: a hostile manifest with
+                // thousands of descriptors must not produce a response of the same size.
+                for (digest, kind) in entries.take(MAX_ERROR_ENTRIES) {
+                    let message =
+                        format!("manifest references {kind} {digest} unknown to this repository");
                     let detail = Some(json!({ "digest": digest.to_string(), "kind": kind }));
                     err = Some(match err {
                         None => ApiError::new(ErrorCode::ManifestBlobUnknown, message)
                             .with_detail(detail.unwrap_or(Value::Null)),
                         Some(e) => e.and(ErrorCode::ManifestBlobUnknown, message, detail),
+                    });
+                }
+                if let Some(e) = err.as_mut()
+                    && total > MAX_ERROR_ENTRIES
+                {
+                    e.errors.push(ErrorEntry {
+                        code: ErrorCode::ManifestBlobUnknown.as_str(),
+                        message: format!(
+                            "and {} more unknown references",
+                            total - MAX_ERROR_ENTRIES
+                        ),
+                        detail: None,
                     });
                 }
                 err.unwrap_or_else(|| ApiError::internal("empty missing-reference list"))
@@ -251,13 +275,22 @@ impl From<PutManifestError> for ApiError {
     }
 }
 
+/// The most error entries one response lists.
+const MAX_ERROR_ENTRIES: usize = 100;
+
 /// Shorthand constructors used by the handlers.
 pub fn blob_unknown(digest: &Digest) -> ApiError {
-    ApiError::new(ErrorCode::BlobUnknown, format!("blob {digest} unknown to this repository"))
-        .with_detail(json!({ "digest": digest.to_string() }))
+    ApiError::new(
+        ErrorCode::BlobUnknown,
+        format!("blob {digest} unknown to this repository"),
+    )
+    .with_detail(json!({ "digest": digest.to_string() }))
 }
 
 pub fn upload_unknown(id: &str) -> ApiError {
-    ApiError::new(ErrorCode::BlobUploadUnknown, "upload session unknown to this registry")
-        .with_detail(json!({ "session": id }))
+    ApiError::new(
+        ErrorCode::BlobUploadUnknown,
+        "upload session unknown to this registry",
+    )
+    .with_detail(json!({ "session": id }))
 }

@@ -17,7 +17,9 @@ use store::{ByteRange, UploadId, UploadState};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::route::{self, Endpoint};
-use crate::service::{BodyError, BodyStream, ChunkRange, Registry, collect_limited, manifest_unknown, too_large};
+use crate::service::{
+    BodyError, BodyStream, ChunkRange, Registry, collect_limited, manifest_unknown, too_large,
+};
 
 /// State shared by the handlers.
 pub struct AppState {
@@ -43,7 +45,8 @@ pub async fn dispatch(State(app): State<Arc<AppState>>, req: Request) -> Respons
         Some(endpoint) => (endpoint.label(), handle(&app, endpoint, req).await),
         None => (
             "unknown",
-            Err(ApiError::new(ErrorCode::Unsupported, "no such endpoint").with_status(StatusCode::NOT_FOUND)),
+            Err(ApiError::new(ErrorCode::Unsupported, "no such endpoint")
+                .with_status(StatusCode::NOT_FOUND)),
         ),
     };
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
@@ -54,17 +57,25 @@ pub async fn dispatch(State(app): State<Arc<AppState>>, req: Request) -> Respons
     response
 }
 
-async fn handle(app: &AppState, endpoint: Endpoint<'_>, req: Request) -> Result<Response, ApiError> {
+async fn handle(
+    app: &AppState,
+    endpoint: Endpoint<'_>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let (req, body) = req.into_parts();
     let method = req.method.clone();
     let registry = &app.registry;
     match (endpoint, method) {
-        (Endpoint::Base, Method::GET | Method::HEAD) => Ok(json_response(StatusCode::OK, "{}".into(), &Method::GET)),
+        (Endpoint::Base, Method::GET | Method::HEAD) => {
+            Ok(json_response(StatusCode::OK, "{}".into(), &Method::GET))
+        }
         (Endpoint::Catalog, Method::GET) => catalog(registry, &req).await,
         (Endpoint::Manifest { name, reference }, m @ (Method::GET | Method::HEAD)) => {
             get_manifest(registry, name, reference, &req, &m).await
         }
-        (Endpoint::Manifest { name, reference }, Method::PUT) => put_manifest(app, name, reference, &req, body).await,
+        (Endpoint::Manifest { name, reference }, Method::PUT) => {
+            put_manifest(app, name, reference, &req, body).await
+        }
         (Endpoint::Manifest { name, reference }, Method::DELETE) => {
             let repo = repository(name)?;
             let reference: Reference = reference.parse()?;
@@ -100,7 +111,9 @@ async fn handle(app: &AppState, endpoint: Endpoint<'_>, req: Request) -> Result<
             let range = chunk_range(&req.headers)?;
             let declared = content_length(&req.headers)?;
             let body = body_stream(body, app.body_idle_timeout);
-            registry.complete(&repo, id, digest.clone(), range, declared, body).await?;
+            registry
+                .complete(&repo, id, digest.clone(), range, declared, body)
+                .await?;
             Ok(blob_created(&repo, &digest))
         }
         (Endpoint::Upload { name, id }, Method::DELETE) => {
@@ -109,10 +122,15 @@ async fn handle(app: &AppState, endpoint: Endpoint<'_>, req: Request) -> Result<
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         (Endpoint::Tags { name }, Method::GET) => tags(registry, name, &req).await,
-        (Endpoint::Referrers { name, digest }, Method::GET) => referrers(registry, name, digest, &req).await,
+        (Endpoint::Referrers { name, digest }, Method::GET) => {
+            referrers(registry, name, digest, &req).await
+        }
         (endpoint, method) => Err(ApiError::new(
             ErrorCode::Unsupported,
-            format!("{method} is not supported on the {} endpoint", endpoint.label()),
+            format!(
+                "{method} is not supported on the {} endpoint",
+                endpoint.label()
+            ),
         )),
     }
 }
@@ -132,7 +150,9 @@ fn query(req: &Parts) -> Result<HashMap<String, String>, ApiError> {
 
 fn serde_urlencoded_parse(q: &str) -> Result<HashMap<String, String>, ApiError> {
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(
-        &format!("/?{q}").parse().map_err(|_| bad_query("malformed query string"))?,
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| bad_query("malformed query string"))?,
     )
     .map(|axum::extract::Query(m)| m)
     .map_err(|_| bad_query("malformed query string"))
@@ -145,7 +165,10 @@ fn bad_query(message: &str) -> ApiError {
 fn digest_param(q: &HashMap<String, String>) -> Result<Digest, ApiError> {
     match q.get("digest") {
         Some(d) => Ok(d.parse()?),
-        None => Err(ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required")),
+        None => Err(ApiError::new(
+            ErrorCode::DigestInvalid,
+            "the digest query parameter is required",
+        )),
     }
 }
 
@@ -184,15 +207,18 @@ fn chunk_range(headers: &HeaderMap) -> Result<Option<ChunkRange>, ApiError> {
 
 fn body_stream(body: Body, idle: Duration) -> BodyStream {
     let stream = body.into_data_stream();
-    Box::pin(futures_util::stream::unfold(Some(stream), move |state| async move {
-        let mut stream = state?;
-        match tokio::time::timeout(idle, stream.next()).await {
-            Err(_) => Some((Err(BodyError::Idle(idle)), None)),
-            Ok(None) => None,
-            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(stream))),
-            Ok(Some(Err(e))) => Some((Err(BodyError::Read(e.to_string())), None)),
-        }
-    }))
+    Box::pin(futures_util::stream::unfold(
+        Some(stream),
+        move |state| async move {
+            let mut stream = state?;
+            match tokio::time::timeout(idle, stream.next()).await {
+                Err(_) => Some((Err(BodyError::Idle(idle)), None)),
+                Ok(None) => None,
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(stream))),
+                Ok(Some(Err(e))) => Some((Err(BodyError::Read(e.to_string())), None)),
+            }
+        },
+    ))
 }
 
 /// Page size and start of a listing: `n` and `last`. Distribution Spec v1.1, "Listing Tags":
@@ -223,9 +249,16 @@ fn accepted() -> Response {
 
 fn json_response(status: StatusCode, body: String, method: &Method) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CONTENT_LENGTH, hv(&body.len().to_string()));
-    let body = if method == Method::HEAD { Body::empty() } else { Body::from(body) };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(body)
+    };
     (status, headers, body).into_response()
 }
 
@@ -240,7 +273,10 @@ pub(crate) fn upload_location(repo: &RepositoryName, id: &UploadId) -> String {
 
 fn upload_response(status: StatusCode, state: &UploadState) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(header::LOCATION, hv(&upload_location(&state.repository, &state.id)));
+    headers.insert(
+        header::LOCATION,
+        hv(&upload_location(&state.repository, &state.id)),
+    );
     headers.insert(header::RANGE, hv(&range_value(state.bytes_received)));
     headers.insert(DOCKER_UPLOAD_UUID, hv(state.id.as_str()));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -263,7 +299,9 @@ fn link_header(path: &str, n: u32, last: &str) -> HeaderValue {
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -271,7 +309,12 @@ fn url_encode(s: &str) -> String {
 
 // ----- endpoints -----
 
-async fn start_upload(app: &AppState, name: &str, req: &Parts, body: Body) -> Result<Response, ApiError> {
+async fn start_upload(
+    app: &AppState,
+    name: &str,
+    req: &Parts,
+    body: Body,
+) -> Result<Response, ApiError> {
     let registry = &app.registry;
     let repo = repository(name)?;
     let q = query(req)?;
@@ -299,7 +342,10 @@ async fn start_upload(app: &AppState, name: &str, req: &Parts, body: Body) -> Re
         let digest = digest_param(&q)?;
         let declared = content_length(&req.headers)?;
         let body = body_stream(body, app.body_idle_timeout);
-        registry.clone().monolithic(&repo, digest.clone(), declared, body).await?;
+        registry
+            .clone()
+            .monolithic(&repo, digest.clone(), declared, body)
+            .await?;
         return Ok(blob_created(&repo, &digest));
     }
     let algorithm = match q.get("digest-algorithm") {
@@ -322,10 +368,16 @@ async fn get_blob(
     let size = registry.blob_size(&repo, &digest).await?;
     let mut out = HeaderMap::new();
     out.insert(DOCKER_CONTENT_DIGEST, hv(&digest.to_string()));
-    out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     out.insert(header::ETAG, hv(&format!("\"{digest}\"")));
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=31536000"));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     let range = match header_str(headers, &header::RANGE) {
         None => None,
         Some(r) => match byte_range(r, size) {
@@ -333,15 +385,21 @@ async fn get_blob(
             RangeRequest::Satisfiable(r) => Some(r),
             RangeRequest::Unsatisfiable => {
                 out.insert(header::CONTENT_RANGE, hv(&format!("bytes */{size}")));
-                return Err(ApiError::new(ErrorCode::BlobUnknown, "requested range not satisfiable")
-                    .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-                    .with_header(header::CONTENT_RANGE, hv(&format!("bytes */{size}"))));
+                return Err(ApiError::new(
+                    ErrorCode::BlobUnknown,
+                    "requested range not satisfiable",
+                )
+                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .with_header(header::CONTENT_RANGE, hv(&format!("bytes */{size}"))));
             }
         },
     };
     let (status, len) = match range {
         Some(r) => {
-            out.insert(header::CONTENT_RANGE, hv(&format!("bytes {}-{}/{size}", r.first, r.last)));
+            out.insert(
+                header::CONTENT_RANGE,
+                hv(&format!("bytes {}-{}/{size}", r.first, r.last)),
+            );
             (StatusCode::PARTIAL_CONTENT, r.len())
         }
         None => (StatusCode::OK, size),
@@ -373,7 +431,9 @@ fn byte_range(value: &str, size: u64) -> RangeRequest {
         return RangeRequest::Ignore;
     };
     let num = |s: &str| -> Option<u64> {
-        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
     };
     match (a.is_empty(), num(a), num(b)) {
         // Suffix range: the last n bytes.
@@ -381,7 +441,10 @@ fn byte_range(value: &str, size: u64) -> RangeRequest {
             if n == 0 || size == 0 {
                 RangeRequest::Unsatisfiable
             } else {
-                RangeRequest::Satisfiable(ByteRange { first: size - n.min(size), last: size - 1 })
+                RangeRequest::Satisfiable(ByteRange {
+                    first: size - n.min(size),
+                    last: size - 1,
+                })
             }
         }
         (false, Some(first), last) if b.is_empty() || last.is_some() => {
@@ -390,8 +453,14 @@ fn byte_range(value: &str, size: u64) -> RangeRequest {
             }
             match last {
                 Some(l) if l < first => RangeRequest::Ignore,
-                Some(l) => RangeRequest::Satisfiable(ByteRange { first, last: l.min(size - 1) }),
-                None => RangeRequest::Satisfiable(ByteRange { first, last: size - 1 }),
+                Some(l) => RangeRequest::Satisfiable(ByteRange {
+                    first,
+                    last: l.min(size - 1),
+                }),
+                None => RangeRequest::Satisfiable(ByteRange {
+                    first,
+                    last: size - 1,
+                }),
             }
         }
         _ => RangeRequest::Ignore,
@@ -411,8 +480,11 @@ async fn get_manifest(
         // The conformance suite requires 404 (not 400) for a GET of a reference that is not a
         // valid tag (`01_pull_test.go`, ".INVALID_MANIFEST_NAME"); malformed digests stay 400.
         Err(oci::NameError::InvalidTag { .. }) => {
-            return Err(ApiError::new(ErrorCode::ManifestUnknown, "manifest unknown: the reference is not a valid tag")
-                .with_detail(json!({ "reference": reference.chars().take(200).collect::<String>() })));
+            return Err(ApiError::new(
+                ErrorCode::ManifestUnknown,
+                "manifest unknown: the reference is not a valid tag",
+            )
+            .with_detail(json!({ "reference": reference.chars().take(200).collect::<String>() })));
         }
         Err(e) => return Err(e.into()),
     };
@@ -428,7 +500,10 @@ async fn get_manifest(
     let mut out = HeaderMap::new();
     out.insert(header::CONTENT_TYPE, hv(&manifest.media_type));
     out.insert(DOCKER_CONTENT_DIGEST, hv(&manifest.digest.to_string()));
-    out.insert(header::CONTENT_LENGTH, hv(&manifest.content.len().to_string()));
+    out.insert(
+        header::CONTENT_LENGTH,
+        hv(&manifest.content.len().to_string()),
+    );
     out.insert(header::ETAG, hv(&format!("\"{}\"", manifest.digest)));
     if method == Method::HEAD {
         return Ok((StatusCode::OK, out).into_response());
@@ -451,12 +526,16 @@ fn acceptable(headers: &HeaderMap, media_type: &str) -> bool {
             saw_accept = true;
             let zero_q = parts.any(|p| {
                 let p = p.trim();
-                p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
             });
             if zero_q {
                 continue;
             }
-            if essence == "*/*" || essence.eq_ignore_ascii_case("application/*") || essence.eq_ignore_ascii_case(media_type) {
+            if essence == "*/*"
+                || essence.eq_ignore_ascii_case("application/*")
+                || essence.eq_ignore_ascii_case(media_type)
+            {
                 return true;
             }
         }
@@ -464,7 +543,13 @@ fn acceptable(headers: &HeaderMap, media_type: &str) -> bool {
     !saw_accept
 }
 
-async fn put_manifest(app: &AppState, name: &str, reference: &str, req: &Parts, body: Body) -> Result<Response, ApiError> {
+async fn put_manifest(
+    app: &AppState,
+    name: &str,
+    reference: &str,
+    req: &Parts,
+    body: Body,
+) -> Result<Response, ApiError> {
     let registry = &app.registry;
     let repo = repository(name)?;
     let reference: Reference = reference.parse()?;
@@ -478,7 +563,10 @@ async fn put_manifest(app: &AppState, name: &str, reference: &str, req: &Parts, 
         .put_manifest(&repo, &reference, content_type.as_deref(), body)
         .await?;
     let mut out = HeaderMap::new();
-    out.insert(header::LOCATION, hv(&format!("/v2/{repo}/manifests/{}", outcome.digest)));
+    out.insert(
+        header::LOCATION,
+        hv(&format!("/v2/{repo}/manifests/{}", outcome.digest)),
+    );
     out.insert(DOCKER_CONTENT_DIGEST, hv(&outcome.digest.to_string()));
     out.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     // Distribution Spec v1.1, "Pushing Manifests with Subject": a registry supporting the
@@ -496,12 +584,14 @@ async fn tags(registry: &Registry, name: &str, req: &Parts) -> Result<Response, 
     let page = registry.tags(&repo, last.as_deref(), n).await?;
     let body = json!({ "name": repo.as_str(), "tags": page.items }).to_string();
     let mut response = json_response(StatusCode::OK, body, &Method::GET);
-    if page.more && n > 0
+    if page.more
+        && n > 0
         && let Some(last) = page.items.last()
     {
-        response
-            .headers_mut()
-            .insert(header::LINK, link_header(&format!("/v2/{repo}/tags/list"), n, last));
+        response.headers_mut().insert(
+            header::LINK,
+            link_header(&format!("/v2/{repo}/tags/list"), n, last),
+        );
     }
     Ok(response)
 }
@@ -512,20 +602,30 @@ async fn catalog(registry: &Registry, req: &Parts) -> Result<Response, ApiError>
     let page = registry.catalog(last.as_deref(), n).await?;
     let body = json!({ "repositories": page.items }).to_string();
     let mut response = json_response(StatusCode::OK, body, &Method::GET);
-    if page.more && n > 0
+    if page.more
+        && n > 0
         && let Some(last) = page.items.last()
     {
-        response.headers_mut().insert(header::LINK, link_header("/v2/_catalog", n, last));
+        response
+            .headers_mut()
+            .insert(header::LINK, link_header("/v2/_catalog", n, last));
     }
     Ok(response)
 }
 
-async fn referrers(registry: &Registry, name: &str, digest: &str, req: &Parts) -> Result<Response, ApiError> {
+async fn referrers(
+    registry: &Registry,
+    name: &str,
+    digest: &str,
+    req: &Parts,
+) -> Result<Response, ApiError> {
     let repo = repository(name)?;
     let digest: Digest = digest.parse()?;
     let q = query(req)?;
     let artifact_type = q.get("artifactType").filter(|s| !s.is_empty());
-    let referrers = registry.referrers(&repo, &digest, artifact_type.map(String::as_str)).await?;
+    let referrers = registry
+        .referrers(&repo, &digest, artifact_type.map(String::as_str))
+        .await?;
     let manifests: Vec<Value> = referrers
         .into_iter()
         .map(|r| {
@@ -537,7 +637,10 @@ async fn referrers(registry: &Registry, name: &str, digest: &str, req: &Parts) -
             if let Some(at) = r.artifact_type {
                 d["artifactType"] = Value::String(at);
             }
-            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<Value>(&a).ok()) {
+            if let Some(a) = r
+                .annotations
+                .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+            {
                 d["annotations"] = a;
             }
             d
@@ -552,13 +655,15 @@ async fn referrers(registry: &Registry, name: &str, digest: &str, req: &Parts) -
     })
     .to_string();
     let mut response = json_response(StatusCode::OK, body, &Method::GET);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.oci.image.index.v1+json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+    );
     if artifact_type.is_some() {
-        response
-            .headers_mut()
-            .insert(OCI_FILTERS_APPLIED, HeaderValue::from_static("artifactType"));
+        response.headers_mut().insert(
+            OCI_FILTERS_APPLIED,
+            HeaderValue::from_static("artifactType"),
+        );
     }
     Ok(response)
 }
@@ -595,9 +700,15 @@ mod tests {
         let mut h = HeaderMap::new();
         assert!(acceptable(&h, "application/vnd.oci.image.index.v1+json"));
         h.insert(header::ACCEPT, hv("application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json;q=0.9"));
-        assert!(acceptable(&h, "application/vnd.docker.distribution.manifest.v2+json"));
+        assert!(acceptable(
+            &h,
+            "application/vnd.docker.distribution.manifest.v2+json"
+        ));
         assert!(!acceptable(&h, "application/vnd.oci.image.index.v1+json"));
-        h.insert(header::ACCEPT, hv("application/vnd.oci.image.index.v1+json;q=0"));
+        h.insert(
+            header::ACCEPT,
+            hv("application/vnd.oci.image.index.v1+json;q=0"),
+        );
         assert!(!acceptable(&h, "application/vnd.oci.image.index.v1+json"));
         h.insert(header::ACCEPT, hv("*/*"));
         assert!(acceptable(&h, "application/vnd.oci.image.index.v1+json"));
@@ -605,8 +716,14 @@ mod tests {
 
     #[test]
     fn chunk_ranges() {
-        assert_eq!(ChunkRange::parse("0-21"), Some(ChunkRange { start: 0, end: 21 }));
-        assert_eq!(ChunkRange::parse("bytes 22-41/42"), Some(ChunkRange { start: 22, end: 41 }));
+        assert_eq!(
+            ChunkRange::parse("0-21"),
+            Some(ChunkRange { start: 0, end: 21 })
+        );
+        assert_eq!(
+            ChunkRange::parse("bytes 22-41/42"),
+            Some(ChunkRange { start: 22, end: 41 })
+        );
         assert_eq!(ChunkRange::parse("5-4"), None);
         assert_eq!(ChunkRange::parse("-4"), None);
         assert_eq!(ChunkRange::parse("a-b"), None);

@@ -33,7 +33,8 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Full("bonded_http_request_duration_seconds".into()),
                     &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0, 30.0,
                     ],
                 )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
@@ -52,7 +53,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Middleware: request id, one log line, metrics.
 pub async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = format!("{:x}-{:x}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    let id = format!(
+        "{:x}-{:x}",
+        std::process::id(),
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    );
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let bytes_in = req

@@ -14,13 +14,29 @@ pub enum Endpoint<'a> {
     Base,
     /// `/v2/_catalog`
     Catalog,
-    Manifest { name: &'a str, reference: &'a str },
-    Blob { name: &'a str, digest: &'a str },
+    Manifest {
+        name: &'a str,
+        reference: &'a str,
+    },
+    Blob {
+        name: &'a str,
+        digest: &'a str,
+    },
     /// `/v2/<name>/blobs/uploads/` (POST)
-    UploadStart { name: &'a str },
-    Upload { name: &'a str, id: &'a str },
-    Tags { name: &'a str },
-    Referrers { name: &'a str, digest: &'a str },
+    UploadStart {
+        name: &'a str,
+    },
+    Upload {
+        name: &'a str,
+        id: &'a str,
+    },
+    Tags {
+        name: &'a str,
+    },
+    Referrers {
+        name: &'a str,
+        digest: &'a str,
+    },
 }
 
 impl Endpoint<'_> {
@@ -61,7 +77,10 @@ pub fn parse(path: &str) -> Option<Endpoint<'_>> {
     let (head, last) = rest.rsplit_once('/')?;
     let (name, kind) = head.rsplit_once('/')?;
     match kind {
-        "manifests" => Some(Endpoint::Manifest { name, reference: last }),
+        "manifests" => Some(Endpoint::Manifest {
+            name,
+            reference: last,
+        }),
         "referrers" => Some(Endpoint::Referrers { name, digest: last }),
         "uploads" => {
             let name = name.strip_suffix("/blobs")?;
@@ -83,34 +102,61 @@ mod tests {
         assert_eq!(parse("/v2/_catalog"), Some(Endpoint::Catalog));
         assert_eq!(
             parse("/v2/a/b/c/manifests/latest"),
-            Some(Endpoint::Manifest { name: "a/b/c", reference: "latest" })
+            Some(Endpoint::Manifest {
+                name: "a/b/c",
+                reference: "latest"
+            })
         );
         assert_eq!(
             parse("/v2/a/blobs/sha256:00"),
-            Some(Endpoint::Blob { name: "a", digest: "sha256:00" })
+            Some(Endpoint::Blob {
+                name: "a",
+                digest: "sha256:00"
+            })
         );
-        assert_eq!(parse("/v2/a/b/blobs/uploads/"), Some(Endpoint::UploadStart { name: "a/b" }));
-        assert_eq!(parse("/v2/a/b/blobs/uploads"), Some(Endpoint::UploadStart { name: "a/b" }));
+        assert_eq!(
+            parse("/v2/a/b/blobs/uploads/"),
+            Some(Endpoint::UploadStart { name: "a/b" })
+        );
+        assert_eq!(
+            parse("/v2/a/b/blobs/uploads"),
+            Some(Endpoint::UploadStart { name: "a/b" })
+        );
         assert_eq!(
             parse("/v2/a/blobs/uploads/123"),
-            Some(Endpoint::Upload { name: "a", id: "123" })
+            Some(Endpoint::Upload {
+                name: "a",
+                id: "123"
+            })
         );
-        assert_eq!(parse("/v2/x/y/tags/list"), Some(Endpoint::Tags { name: "x/y" }));
+        assert_eq!(
+            parse("/v2/x/y/tags/list"),
+            Some(Endpoint::Tags { name: "x/y" })
+        );
         assert_eq!(
             parse("/v2/x/referrers/sha256:1"),
-            Some(Endpoint::Referrers { name: "x", digest: "sha256:1" })
+            Some(Endpoint::Referrers {
+                name: "x",
+                digest: "sha256:1"
+            })
         );
         // Names may contain endpoint words as components.
         assert_eq!(
             parse("/v2/manifests/blobs/manifests/v1"),
-            Some(Endpoint::Manifest { name: "manifests/blobs", reference: "v1" })
+            Some(Endpoint::Manifest {
+                name: "manifests/blobs",
+                reference: "v1"
+            })
         );
         assert_eq!(parse("/v3/a/manifests/x"), None);
         assert_eq!(parse("/v2/a/unknown/x"), None);
         assert_eq!(parse("/v2/a"), None);
         assert_eq!(
             parse("/v2/%2e%2e/manifests/x"),
-            Some(Endpoint::Manifest { name: "%2e%2e", reference: "x" })
+            Some(Endpoint::Manifest {
+                name: "%2e%2e",
+                reference: "x"
+            })
         );
     }
 }

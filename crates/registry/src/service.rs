@@ -71,7 +71,10 @@ impl ChunkRange {
     /// prefix and a `/<length>` suffix are also accepted.
     pub fn parse(s: &str) -> Option<ChunkRange> {
         let s = s.trim();
-        let s = s.strip_prefix("bytes ").or_else(|| s.strip_prefix("bytes=")).unwrap_or(s);
+        let s = s
+            .strip_prefix("bytes ")
+            .or_else(|| s.strip_prefix("bytes="))
+            .unwrap_or(s);
         let s = s.split_once('/').map_or(s, |(r, _)| r);
         let (start, end) = s.split_once('-')?;
         let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
@@ -123,7 +126,11 @@ impl Registry {
     // ----- uploads -----
 
     /// Opens a new upload session hashing with `algorithm`.
-    pub async fn start_upload(&self, repo: &RepositoryName, algorithm: Algorithm) -> Result<UploadState, ApiError> {
+    pub async fn start_upload(
+        &self,
+        repo: &RepositoryName,
+        algorithm: Algorithm,
+    ) -> Result<UploadState, ApiError> {
         let id = UploadId::random();
         let hasher = Hasher::new(algorithm);
         self.blobs.create_upload(&id).await?;
@@ -228,7 +235,9 @@ impl Registry {
     ) -> Result<u64, ApiError> {
         let state = self.start_upload(repo, digest.algorithm()).await?;
         let id = state.id.to_string();
-        let result = self.complete(repo, &id, digest, None, declared_len, body).await;
+        let result = self
+            .complete(repo, &id, digest, None, declared_len, body)
+            .await;
         if result.is_err() {
             // A failed single-request upload leaves no session behind.
             self.discard_upload(&state.id).await;
@@ -323,7 +332,11 @@ impl Registry {
         Ok(progress)
     }
 
-    async fn record(&self, state: &UploadState, progress: UploadProgress) -> Result<UploadState, ApiError> {
+    async fn record(
+        &self,
+        state: &UploadState,
+        progress: UploadProgress,
+    ) -> Result<UploadState, ApiError> {
         let hash_state = progress.hasher.save_state();
         let recorded = self
             .meta
@@ -336,7 +349,10 @@ impl Registry {
             )
             .await?;
         if !recorded {
-            return Err(range_error(state, "the upload moved on while this chunk was written"));
+            return Err(range_error(
+                state,
+                "the upload moved on while this chunk was written",
+            ));
         }
         Ok(UploadState {
             bytes_received: progress.bytes_received,
@@ -387,13 +403,21 @@ impl Registry {
             .ok_or_else(|| blob_unknown(digest))
     }
 
-    pub async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, ApiError> {
+    pub async fn read_blob(
+        &self,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobBody, ApiError> {
         Ok(self.blobs.read(digest, range).await?)
     }
 
     /// Unlinks a blob from `repo`. Its bytes stay until garbage collection, since other
     /// repositories may link it.
-    pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(), ApiError> {
+    pub async fn delete_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), ApiError> {
         if self.meta.unlink_blob(repo, digest).await? {
             Ok(())
         } else {
@@ -403,7 +427,11 @@ impl Registry {
 
     // ----- manifests -----
 
-    pub async fn manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<StoredManifest, ApiError> {
+    pub async fn manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<StoredManifest, ApiError> {
         let found = match reference {
             Reference::Tag(tag) => self.meta.manifest_by_tag(repo, tag).await?,
             Reference::Digest(digest) => self.meta.manifest_by_digest(repo, digest).await?,
@@ -431,7 +459,9 @@ impl Registry {
                 ErrorCode::DigestInvalid,
                 "manifest digest in the URL does not match the digest of the body",
             )
-            .with_detail(json!({ "claimed": claimed.to_string(), "computed": digest.to_string() })));
+            .with_detail(
+                json!({ "claimed": claimed.to_string(), "computed": digest.to_string() }),
+            ));
         }
         let manifest = Manifest::parse(content_type, &content)?;
         let annotations = manifest
@@ -462,7 +492,11 @@ impl Registry {
 
     /// DELETE of a manifest: by digest removes the manifest (with its tags and its referrer
     /// entry); by tag removes only the tag.
-    pub async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<(), ApiError> {
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<(), ApiError> {
         let deleted = match reference {
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
@@ -476,14 +510,19 @@ impl Registry {
 
     // ----- discovery -----
 
-    pub async fn tags(&self, repo: &RepositoryName, last: Option<&str>, n: u32) -> Result<Page, ApiError> {
-        self.meta
-            .list_tags(repo, last, n)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::NameUnknown, format!("repository {repo} is not known to this registry"))
-                    .with_detail(json!({ "name": repo.as_str() }))
-            })
+    pub async fn tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        n: u32,
+    ) -> Result<Page, ApiError> {
+        self.meta.list_tags(repo, last, n).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NameUnknown,
+                format!("repository {repo} is not known to this registry"),
+            )
+            .with_detail(json!({ "name": repo.as_str() }))
+        })
     }
 
     pub async fn catalog(&self, last: Option<&str>, n: u32) -> Result<Page, ApiError> {
@@ -524,12 +563,18 @@ fn check_range(
         // order, the registry MUST respond with a 416 Requested Range Not Satisfiable code."
         Some(r) if r.start != state.bytes_received => Err(range_error(
             state,
-            &format!("chunk starts at {} but the upload holds {} bytes", r.start, state.bytes_received),
+            &format!(
+                "chunk starts at {} but the upload holds {} bytes",
+                r.start, state.bytes_received
+            ),
         )),
         Some(r) => match declared_len {
             Some(len) if len != r.len() => Err(ApiError::new(
                 ErrorCode::SizeInvalid,
-                format!("Content-Range covers {} bytes but Content-Length is {len}", r.len()),
+                format!(
+                    "Content-Range covers {} bytes but Content-Length is {len}",
+                    r.len()
+                ),
             )),
             _ => Ok(Some(r.len())),
         },
@@ -544,7 +589,9 @@ fn range_error(state: &UploadState, why: &str) -> ApiError {
     if let Ok(v) = http::HeaderValue::from_str(&crate::http::range_value(state.bytes_received)) {
         e = e.with_header(http::header::RANGE, v);
     }
-    if let Ok(v) = http::HeaderValue::from_str(&crate::http::upload_location(&state.repository, &state.id)) {
+    if let Ok(v) =
+        http::HeaderValue::from_str(&crate::http::upload_location(&state.repository, &state.id))
+    {
         e = e.with_header(http::header::LOCATION, v);
     }
     e
@@ -561,8 +608,11 @@ fn size_invalid(expected: Option<u64>, received: u64) -> ApiError {
 }
 
 pub(crate) fn manifest_unknown(reference: &Reference) -> ApiError {
-    ApiError::new(ErrorCode::ManifestUnknown, format!("manifest {reference} unknown to this repository"))
-        .with_detail(json!({ "reference": reference.to_string() }))
+    ApiError::new(
+        ErrorCode::ManifestUnknown,
+        format!("manifest {reference} unknown to this repository"),
+    )
+    .with_detail(json!({ "reference": reference.to_string() }))
 }
 
 /// Gauge of upload requests streaming data right now.
@@ -640,6 +690,9 @@ pub async fn collect_limited(mut body: BodyStream, limit: usize) -> Result<Bytes
 pub(crate) fn too_large(limit: usize) -> ApiError {
     // Distribution Spec v1.1, "Pushing Manifests": a registry enforcing a manifest size limit
     // "SHOULD respond ... with a response code 413 Payload Too Large".
-    ApiError::new(ErrorCode::SizeInvalid, format!("manifest is larger than the {limit}-byte limit"))
-        .with_status(http::StatusCode::PAYLOAD_TOO_LARGE)
+    ApiError::new(
+        ErrorCode::SizeInvalid,
+        format!("manifest is larger than the {limit}-byte limit"),
+    )
+    .with_status(http::StatusCode::PAYLOAD_TOO_LARGE)
 }

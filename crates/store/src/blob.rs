@@ -56,7 +56,8 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Streams a committed blob, or the given range of it. The caller checks the range
     /// against the size.
-    async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, StoreError>;
+    async fn read(&self, digest: &Digest, range: Option<ByteRange>)
+    -> Result<BlobBody, StoreError>;
 
     /// Removes a committed blob's bytes. Missing blobs are not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StoreError>;

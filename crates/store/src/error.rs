@@ -17,7 +17,11 @@ pub enum StoreError {
     #[error("upload {id} has no data file")]
     UploadDataMissing { id: String },
     #[error("upload {id} holds {actual} bytes but {expected} were recorded")]
-    UploadTruncated { id: String, expected: u64, actual: u64 },
+    UploadTruncated {
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("stored row is corrupt: {what}")]
     Corrupt { what: String },
     #[error("the upload writer stopped unexpectedly")]

@@ -55,7 +55,10 @@ pub struct FsBlobStore {
 
 impl FsBlobStore {
     /// Opens (creating if needed) a blob store rooted at `root`.
-    pub async fn open(root: impl Into<PathBuf>, durability: Durability) -> Result<Self, StoreError> {
+    pub async fn open(
+        root: impl Into<PathBuf>,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
         let root = root.into();
         for dir in [root.join("blobs"), root.join("uploads")] {
             tokio::fs::create_dir_all(&dir)
@@ -90,7 +93,11 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn read(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobBody, StoreError> {
+    async fn read(
+        &self,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobBody, StoreError> {
         let path = self.blob_path(digest);
         let mut file = tokio::fs::File::open(&path)
             .await
@@ -176,7 +183,12 @@ fn open_at(path: &Path, id: &str, offset: u64) -> Result<File, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(StoreError::UploadDataMissing { id: id.to_owned() });
         }
-        Err(e) => return Err(StoreError::Io { path: path.into(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                path: path.into(),
+                source: e,
+            });
+        }
     };
     let len = file.metadata().map_err(StoreError::io(path))?.len();
     if len < offset {

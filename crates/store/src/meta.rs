@@ -135,7 +135,11 @@ pub trait MetaStore: Send + Sync + 'static {
         upload: Option<&UploadId>,
     ) -> Result<(), StoreError>;
     /// Size of `digest` if it is linked in `repo`.
-    async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>, StoreError>;
+    async fn linked_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, StoreError>;
     /// Size of `digest` if it is committed anywhere.
     async fn any_blob(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
     /// Links an existing blob into `repo` if it is linked in `from` (or anywhere, with `None`).
@@ -147,7 +151,8 @@ pub trait MetaStore: Send + Sync + 'static {
         from: Option<&RepositoryName>,
     ) -> Result<Option<u64>, StoreError>;
     /// Removes the link of `digest` in `repo`. Returns whether a link existed.
-    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool, StoreError>;
+    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest)
+    -> Result<bool, StoreError>;
 
     // Uploads.
     async fn create_upload(&self, upload: &NewUpload) -> Result<(), StoreError>;
@@ -175,10 +180,22 @@ pub trait MetaStore: Send + Sync + 'static {
         manifest: &ManifestRecord,
         tag: Option<&Tag>,
     ) -> Result<(), PutManifestError>;
-    async fn manifest_by_digest(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<StoredManifest>, StoreError>;
-    async fn manifest_by_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<Option<StoredManifest>, StoreError>;
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, StoreError>;
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>, StoreError>;
     /// Deletes a manifest with its tags and its referrer entry. Returns whether it existed.
-    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool, StoreError>;
+    async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StoreError>;
     /// Deletes a tag. Returns whether it existed.
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool, StoreError>;
     /// Tags of `repo` in lexical (case-insensitive, then byte) order after `last`, at most

@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use oci::{Algorithm, Digest, RepositoryName, Tag};
+use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
 
 use crate::Durability;
 use crate::error::StoreError;
@@ -172,7 +172,11 @@ impl MetaStore for SqliteMetaStore {
         Ok(())
     }
 
-    async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>, StoreError> {
+    async fn linked_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, StoreError> {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
              WHERE rb.repository = ? AND rb.digest = ?",
@@ -203,27 +207,26 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<Option<u64>, StoreError> {
         let now = now();
         let mut tx = self.write.begin().await?;
-        let size: Option<i64> = match from {
-            Some(from) => {
-                sqlx::query_scalar(
+        let size: Option<i64> =
+            match from {
+                Some(from) => sqlx::query_scalar(
                     "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
                      WHERE rb.repository = ? AND rb.digest = ?",
                 )
                 .bind(from.as_str())
                 .bind(digest.to_string())
                 .fetch_optional(&mut *tx)
-                .await?
-            }
-            None => {
-                sqlx::query_scalar(
-                    "SELECT b.size FROM blobs b WHERE b.digest = ? \
+                .await?,
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT b.size FROM blobs b WHERE b.digest = ? \
                      AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)",
-                )
-                .bind(digest.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
+                    )
+                    .bind(digest.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+            };
         let Some(size) = size else {
             return Ok(None);
         };
@@ -241,7 +244,11 @@ impl MetaStore for SqliteMetaStore {
         Ok(Some(size as u64))
     }
 
-    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool, StoreError> {
+    async fn unlink_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM repository_blobs WHERE repository = ? AND digest = ?")
             .bind(repo.as_str())
             .bind(digest.to_string())
@@ -365,14 +372,19 @@ impl MetaStore for SqliteMetaStore {
         .map_err(StoreError::from)?;
         if !missing_blobs.is_empty() || !missing_manifests.is_empty() {
             return Err(PutManifestError::MissingReferences {
-                blobs: missing_blobs.iter().map(|s| parse_digest(s)).collect::<Result<_, _>>()?,
+                blobs: missing_blobs
+                    .iter()
+                    .map(|s| parse_digest(s))
+                    .collect::<Result<_, _>>()?,
                 manifests: missing_manifests
                     .iter()
                     .map(|s| parse_digest(s))
                     .collect::<Result<_, _>>()?,
             });
         }
-        ensure_repository(&mut tx, repo, now).await.map_err(StoreError::from)?;
+        ensure_repository(&mut tx, repo, now)
+            .await
+            .map_err(StoreError::from)?;
         sqlx::query(
             "INSERT INTO manifests (repository, digest, media_type, content, subject, artifact_type, annotations, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -419,7 +431,11 @@ impl MetaStore for SqliteMetaStore {
         Ok(())
     }
 
-    async fn manifest_by_digest(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<StoredManifest>, StoreError> {
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, StoreError> {
         let row: Option<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT media_type, content FROM manifests WHERE repository = ? AND digest = ?",
         )
@@ -434,7 +450,11 @@ impl MetaStore for SqliteMetaStore {
         }))
     }
 
-    async fn manifest_by_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<Option<StoredManifest>, StoreError> {
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>, StoreError> {
         let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
             "SELECT m.digest, m.media_type, m.content FROM tags t \
              JOIN manifests m ON m.repository = t.repository AND m.digest = t.manifest_digest \
@@ -454,7 +474,11 @@ impl MetaStore for SqliteMetaStore {
         .transpose()
     }
 
-    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool, StoreError> {
+    async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
         // Tags and reference rows go with it through ON DELETE CASCADE; the referrer entry is
         // the row's own `subject` column.
         let done = sqlx::query("DELETE FROM manifests WHERE repository = ? AND digest = ?")

@@ -67,12 +67,25 @@ async fn upload_in_two_parts_then_commit(store: &dyn BlobStore) {
     assert_eq!(progress.bytes_received, data.len() as u64);
     assert_eq!(progress.hasher.finish(), digest, "streamed hash");
 
-    assert_eq!(store.stat(&digest).await.expect("stat"), None, "visible before commit");
+    assert_eq!(
+        store.stat(&digest).await.expect("stat"),
+        None,
+        "visible before commit"
+    );
     store.commit_upload(&id, &digest).await.expect("commit");
-    assert_eq!(store.stat(&digest).await.expect("stat"), Some(data.len() as u64));
+    assert_eq!(
+        store.stat(&digest).await.expect("stat"),
+        Some(data.len() as u64)
+    );
     assert_eq!(read_all(store, &digest, None).await, data);
-    let range = ByteRange { first: 10, last: 2_500_000 };
-    assert_eq!(read_all(store, &digest, Some(range)).await, data[10..=2_500_000]);
+    let range = ByteRange {
+        first: 10,
+        last: 2_500_000,
+    };
+    assert_eq!(
+        read_all(store, &digest, Some(range)).await,
+        data[10..=2_500_000]
+    );
 
     store.delete(&digest).await.expect("delete");
     assert_eq!(store.stat(&digest).await.expect("stat"), None);
@@ -91,15 +104,25 @@ async fn append_discards_unrecorded_bytes(store: &dyn BlobStore) {
 
     // A request that wrote bytes but whose progress was never recorded (client vanished).
     let mut w = store
-        .append_upload(&id, 6, Hasher::restore(Algorithm::Sha256, &state).expect("restore"))
+        .append_upload(
+            &id,
+            6,
+            Hasher::restore(Algorithm::Sha256, &state).expect("restore"),
+        )
         .await
         .expect("open");
-    w.write(Bytes::from_static(b"GARBAGE")).await.expect("write");
+    w.write(Bytes::from_static(b"GARBAGE"))
+        .await
+        .expect("write");
     drop(w.finish().await.expect("finish"));
 
     // The retry starts again at the recorded offset.
     let mut w = store
-        .append_upload(&id, 6, Hasher::restore(Algorithm::Sha256, &state).expect("restore"))
+        .append_upload(
+            &id,
+            6,
+            Hasher::restore(Algorithm::Sha256, &state).expect("restore"),
+        )
         .await
         .expect("open");
     w.write(Bytes::from_static(b"world")).await.expect("write");
@@ -120,7 +143,9 @@ async fn commit_is_idempotent(store: &dyn BlobStore) {
             .append_upload(&id, 0, Hasher::new(Algorithm::Sha256))
             .await
             .expect("open");
-        w.write(Bytes::from_static(b"same bytes")).await.expect("write");
+        w.write(Bytes::from_static(b"same bytes"))
+            .await
+            .expect("write");
         w.finish().await.expect("finish");
         store.commit_upload(&id, &digest).await.expect("commit");
     }
@@ -132,7 +157,10 @@ async fn missing_things_are_not_errors(store: &dyn BlobStore) {
     let digest = Digest::compute(Algorithm::Sha512, b"never stored");
     assert_eq!(store.stat(&digest).await.expect("stat"), None);
     store.delete(&digest).await.expect("delete missing blob");
-    store.delete_upload(&UploadId::random()).await.expect("delete missing upload");
+    store
+        .delete_upload(&UploadId::random())
+        .await
+        .expect("delete missing upload");
 }
 
 /// Runs every [`MetaStore`] check. Uses repository names under `conformance/`.
@@ -161,25 +189,29 @@ async fn uploads(meta: &dyn MetaStore) {
 
     let mut h = Hasher::restore(state.algorithm, &state.hash_state).expect("restore");
     h.update(b"abc");
-    assert!(meta
-        .record_upload_progress(&id, 0, 3, Algorithm::Sha256, &h.save_state())
-        .await
-        .expect("progress"));
+    assert!(
+        meta.record_upload_progress(&id, 0, 3, Algorithm::Sha256, &h.save_state())
+            .await
+            .expect("progress")
+    );
     // A second writer that started from the old offset loses.
-    assert!(!meta
-        .record_upload_progress(&id, 0, 5, Algorithm::Sha256, &h.save_state())
-        .await
-        .expect("stale progress"));
+    assert!(
+        !meta
+            .record_upload_progress(&id, 0, 5, Algorithm::Sha256, &h.save_state())
+            .await
+            .expect("stale progress")
+    );
     let state = meta.get_upload(&id).await.expect("get").expect("exists");
     assert_eq!(state.bytes_received, 3);
     let h = Hasher::restore(state.algorithm, &state.hash_state).expect("restore");
     assert_eq!(h.finish(), Digest::compute(Algorithm::Sha256, b"abc"));
 
-    assert!(meta
-        .stale_uploads(state.updated_at + 1)
-        .await
-        .expect("stale")
-        .contains(&id));
+    assert!(
+        meta.stale_uploads(state.updated_at + 1)
+            .await
+            .expect("stale")
+            .contains(&id)
+    );
     assert!(meta.delete_upload(&id).await.expect("delete"));
     assert!(!meta.delete_upload(&id).await.expect("delete again"));
     assert!(meta.get_upload(&id).await.expect("get").is_none());
@@ -197,10 +229,20 @@ async fn blobs_and_mounts(meta: &dyn MetaStore) {
     assert_eq!(meta.linked_blob(&b, &d).await.expect("linked"), None);
     assert_eq!(meta.any_blob(&d).await.expect("any"), Some(15));
 
-    assert_eq!(meta.mount_blob(&b, &d, Some(&c)).await.expect("mount"), None, "not in c");
-    assert_eq!(meta.mount_blob(&b, &d, Some(&a)).await.expect("mount"), Some(15));
+    assert_eq!(
+        meta.mount_blob(&b, &d, Some(&c)).await.expect("mount"),
+        None,
+        "not in c"
+    );
+    assert_eq!(
+        meta.mount_blob(&b, &d, Some(&a)).await.expect("mount"),
+        Some(15)
+    );
     assert_eq!(meta.linked_blob(&b, &d).await.expect("linked"), Some(15));
-    assert_eq!(meta.mount_blob(&c, &d, None).await.expect("mount"), Some(15));
+    assert_eq!(
+        meta.mount_blob(&c, &d, None).await.expect("mount"),
+        Some(15)
+    );
 
     assert!(meta.unlink_blob(&a, &d).await.expect("unlink"));
     assert!(!meta.unlink_blob(&a, &d).await.expect("unlink again"));
@@ -208,7 +250,12 @@ async fn blobs_and_mounts(meta: &dyn MetaStore) {
     assert_eq!(meta.linked_blob(&b, &d).await.expect("linked"), Some(15));
 }
 
-fn record(content: &str, blobs: Vec<Digest>, subject: Option<Digest>, artifact_type: Option<&str>) -> ManifestRecord {
+fn record(
+    content: &str,
+    blobs: Vec<Digest>,
+    subject: Option<Digest>,
+    artifact_type: Option<&str>,
+) -> ManifestRecord {
     ManifestRecord {
         digest: Digest::compute(Algorithm::Sha256, content.as_bytes()),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -224,7 +271,12 @@ fn record(content: &str, blobs: Vec<Digest>, subject: Option<Digest>, artifact_t
 async fn manifests_tags_referrers(meta: &dyn MetaStore) {
     let r = repo("conformance/manifests");
     let layer = Digest::compute(Algorithm::Sha256, b"layer");
-    let image = record("image manifest bytes", vec![layer.clone()], None, Some("application/vnd.oci.image.config.v1+json"));
+    let image = record(
+        "image manifest bytes",
+        vec![layer.clone()],
+        None,
+        Some("application/vnd.oci.image.config.v1+json"),
+    );
 
     match meta.put_manifest(&r, &image, Some(&tag("v1"))).await {
         Err(PutManifestError::MissingReferences { blobs, manifests }) => {
@@ -233,24 +285,48 @@ async fn manifests_tags_referrers(meta: &dyn MetaStore) {
         }
         other => panic!("expected MissingReferences, got {other:?}"),
     }
-    assert!(meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").is_none());
+    assert!(
+        meta.manifest_by_tag(&r, &tag("v1"))
+            .await
+            .expect("get")
+            .is_none()
+    );
 
-    meta.commit_blob(&r, &layer, 5, None).await.expect("commit layer");
-    meta.put_manifest(&r, &image, Some(&tag("v1"))).await.expect("put");
-    meta.put_manifest(&r, &image, Some(&tag("v1"))).await.expect("put is idempotent");
-    let got = meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").expect("tagged");
-    assert_eq!(got.digest, image.digest);
-    assert_eq!(got.content, image.content, "stored byte for byte");
-    assert!(meta.manifest_by_digest(&r, &image.digest).await.expect("get").is_some());
-    assert!(meta
-        .manifest_by_digest(&repo("conformance/other"), &image.digest)
+    meta.commit_blob(&r, &layer, 5, None)
+        .await
+        .expect("commit layer");
+    meta.put_manifest(&r, &image, Some(&tag("v1")))
+        .await
+        .expect("put");
+    meta.put_manifest(&r, &image, Some(&tag("v1")))
+        .await
+        .expect("put is idempotent");
+    let got = meta
+        .manifest_by_tag(&r, &tag("v1"))
         .await
         .expect("get")
-        .is_none());
+        .expect("tagged");
+    assert_eq!(got.digest, image.digest);
+    assert_eq!(got.content, image.content, "stored byte for byte");
+    assert!(
+        meta.manifest_by_digest(&r, &image.digest)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        meta.manifest_by_digest(&repo("conformance/other"), &image.digest)
+            .await
+            .expect("get")
+            .is_none()
+    );
 
     // An index needs its children in the same repository.
     let mut index = record("index bytes", Vec::new(), None, None);
-    index.manifests = vec![image.digest.clone(), Digest::compute(Algorithm::Sha256, b"absent")];
+    index.manifests = vec![
+        image.digest.clone(),
+        Digest::compute(Algorithm::Sha256, b"absent"),
+    ];
     assert!(matches!(
         meta.put_manifest(&r, &index, None).await,
         Err(PutManifestError::MissingReferences { manifests, .. }) if manifests.len() == 1
@@ -258,15 +334,36 @@ async fn manifests_tags_referrers(meta: &dyn MetaStore) {
 
     // Referrers: the subject need not exist.
     let absent = Digest::compute(Algorithm::Sha256, b"no such subject");
-    let sig = record("signature", Vec::new(), Some(image.digest.clone()), Some("application/vnd.example.sig"));
-    let sbom = record("sbom", Vec::new(), Some(image.digest.clone()), Some("application/vnd.example.sbom"));
-    let orphan = record("orphan", Vec::new(), Some(absent.clone()), Some("application/vnd.example.sig"));
+    let sig = record(
+        "signature",
+        Vec::new(),
+        Some(image.digest.clone()),
+        Some("application/vnd.example.sig"),
+    );
+    let sbom = record(
+        "sbom",
+        Vec::new(),
+        Some(image.digest.clone()),
+        Some("application/vnd.example.sbom"),
+    );
+    let orphan = record(
+        "orphan",
+        Vec::new(),
+        Some(absent.clone()),
+        Some("application/vnd.example.sig"),
+    );
     for m in [&sig, &sbom, &orphan] {
         meta.put_manifest(&r, m, None).await.expect("put referrer");
     }
-    let all = meta.referrers(&r, &image.digest, None).await.expect("referrers");
+    let all = meta
+        .referrers(&r, &image.digest, None)
+        .await
+        .expect("referrers");
     assert_eq!(all.len(), 2);
-    assert!(all.iter().all(|x| x.annotations.as_deref() == Some(r#"{"k":"v"}"#)));
+    assert!(
+        all.iter()
+            .all(|x| x.annotations.as_deref() == Some(r#"{"k":"v"}"#))
+    );
     let sigs = meta
         .referrers(&r, &image.digest, Some("application/vnd.example.sig"))
         .await
@@ -274,44 +371,106 @@ async fn manifests_tags_referrers(meta: &dyn MetaStore) {
     assert_eq!(sigs.len(), 1);
     assert_eq!(sigs[0].digest, sig.digest);
     assert_eq!(sigs[0].size, "signature".len() as u64);
-    assert_eq!(meta.referrers(&r, &absent, None).await.expect("referrers").len(), 1);
+    assert_eq!(
+        meta.referrers(&r, &absent, None)
+            .await
+            .expect("referrers")
+            .len(),
+        1
+    );
 
     // Retag, delete tag, delete manifest (its tags and referrer entry go with it).
-    meta.put_manifest(&r, &sig, Some(&tag("v1"))).await.expect("retag");
+    meta.put_manifest(&r, &sig, Some(&tag("v1")))
+        .await
+        .expect("retag");
     assert_eq!(
-        meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").expect("tagged").digest,
+        meta.manifest_by_tag(&r, &tag("v1"))
+            .await
+            .expect("get")
+            .expect("tagged")
+            .digest,
         sig.digest
     );
-    meta.put_manifest(&r, &sig, Some(&tag("v2"))).await.expect("tag v2");
+    meta.put_manifest(&r, &sig, Some(&tag("v2")))
+        .await
+        .expect("tag v2");
     assert!(meta.delete_tag(&r, &tag("v2")).await.expect("delete tag"));
-    assert!(!meta.delete_tag(&r, &tag("v2")).await.expect("delete tag again"));
-    assert!(meta.delete_manifest(&r, &sig.digest).await.expect("delete manifest"));
-    assert!(meta.manifest_by_tag(&r, &tag("v1")).await.expect("get").is_none());
-    assert_eq!(meta.referrers(&r, &image.digest, None).await.expect("referrers").len(), 1);
-    assert!(!meta.delete_manifest(&r, &sig.digest).await.expect("delete again"));
+    assert!(
+        !meta
+            .delete_tag(&r, &tag("v2"))
+            .await
+            .expect("delete tag again")
+    );
+    assert!(
+        meta.delete_manifest(&r, &sig.digest)
+            .await
+            .expect("delete manifest")
+    );
+    assert!(
+        meta.manifest_by_tag(&r, &tag("v1"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        meta.referrers(&r, &image.digest, None)
+            .await
+            .expect("referrers")
+            .len(),
+        1
+    );
+    assert!(
+        !meta
+            .delete_manifest(&r, &sig.digest)
+            .await
+            .expect("delete again")
+    );
 }
 
 async fn tag_ordering_and_pages(meta: &dyn MetaStore) {
     let r = repo("conformance/tags");
-    assert!(meta.list_tags(&r, None, 10).await.expect("list").is_none(), "unknown repo");
+    assert!(
+        meta.list_tags(&r, None, 10).await.expect("list").is_none(),
+        "unknown repo"
+    );
     let m = record("tagged", Vec::new(), None, None);
     for t in ["b", "A", "a", "C", "_x", "10", "9"] {
         meta.put_manifest(&r, &m, Some(&tag(t))).await.expect("tag");
     }
-    let all = meta.list_tags(&r, None, 100).await.expect("list").expect("repo");
+    let all = meta
+        .list_tags(&r, None, 100)
+        .await
+        .expect("list")
+        .expect("repo");
     // Case-insensitive (ASCII letters folded to lower case), ties broken by byte order.
     assert_eq!(all.items, ["10", "9", "_x", "A", "a", "b", "C"]);
     assert!(!all.more);
-    let first = meta.list_tags(&r, None, 3).await.expect("list").expect("repo");
+    let first = meta
+        .list_tags(&r, None, 3)
+        .await
+        .expect("list")
+        .expect("repo");
     assert_eq!(first.items, ["10", "9", "_x"]);
     assert!(first.more);
-    let next = meta.list_tags(&r, Some("_x"), 3).await.expect("list").expect("repo");
+    let next = meta
+        .list_tags(&r, Some("_x"), 3)
+        .await
+        .expect("list")
+        .expect("repo");
     assert_eq!(next.items, ["A", "a", "b"]);
     assert!(next.more);
-    let last = meta.list_tags(&r, Some("b"), 3).await.expect("list").expect("repo");
+    let last = meta
+        .list_tags(&r, Some("b"), 3)
+        .await
+        .expect("list")
+        .expect("repo");
     assert_eq!(last.items, ["C"]);
     assert!(!last.more);
-    let empty = meta.list_tags(&r, None, 0).await.expect("list").expect("repo");
+    let empty = meta
+        .list_tags(&r, None, 0)
+        .await
+        .expect("list")
+        .expect("repo");
     assert!(empty.items.is_empty());
 
     let repos = meta.list_repositories(None, 1000).await.expect("catalog");

@@ -4,7 +4,9 @@ use store::{Durability, FsBlobStore, SqliteMetaStore, testsuite};
 async fn filesystem_blob_store_conforms() {
     for durability in [Durability::Fsync, Durability::Relaxed] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = FsBlobStore::open(dir.path(), durability).await.expect("open");
+        let store = FsBlobStore::open(dir.path(), durability)
+            .await
+            .expect("open");
         testsuite::blob_store(&store).await;
     }
 }

@@ -1,0 +1,82 @@
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sessions_and_content_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let digest = sha256(&data);
+
+    let first = TestRegistry::start_at(dir.path()).await;
+    let (image, _, _) = first.push_image("keep/app", "v1", "before restart").await;
+    let r = first
+        .client
+        .post(first.url("/v2/keep/big/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = header(&r, "location");
+    let r = first
+        .client
+        .patch(first.url(&location))
+        .header("Content-Range", "0-1234566")
+        .body(data[..1_234_567].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    first.stop().await;
+
+    // A crash in the middle of the next chunk leaves unrecorded bytes in the upload file.
+    let id = location.rsplit('/').next().unwrap();
+    let upload_file = dir.path().join("uploads").join(id);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&upload_file)
+            .unwrap();
+        f.write_all(b"bytes of a request that never finished")
+            .unwrap();
+    }
+
+    let second = TestRegistry::start_at(dir.path()).await;
+    assert_eq!(second.upload_offset(&location).await, Some(1_234_567));
+    let r = second
+        .client
+        .patch(second.url(&location))
+        .header("Content-Range", format!("1234567-{}", data.len() - 1))
+        .body(data[1_234_567..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = second
+        .client
+        .put(second.url(&format!("{location}?digest={digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let got = second
+        .client
+        .get(second.url(&format!("/v2/keep/big/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap(), data);
+    let r = second
+        .client
+        .get(second.url("/v2/keep/app/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "docker-content-digest"), image.to_string());
+    second.stop().await;
+}
