@@ -1,1 +1,12 @@
+//! Black-box tests of the `bonded` binary: configuration, TLS, shutdown, crash recovery, and
+//! the real third-party clients (skopeo, podman, oras) over loopback. One test binary.
+//!
+//! A test that needs an external program fails when it is missing: the README's test command
+//! installs them; nothing here passes silently without its client.
 
+mod support;
+
+/// skopeo, podman and oras against a running `bonded serve`.
+mod clients;
+/// `bonded serve` configuration, TLS, graceful shutdown and kill -9.
+mod serve;

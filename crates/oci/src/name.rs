@@ -245,11 +245,9 @@ mod tests {
     fn oracle_component(s: &str) -> bool {
         let mut rest = s;
         let take_alnum = |r: &str| {
-            let n = r
-                .bytes()
+            r.bytes()
                 .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                .count();
-            n
+                .count()
         };
         let n = take_alnum(rest);
         if n == 0 {

@@ -250,11 +250,11 @@ impl From<PutManifestError> for ApiError {
                 for (digest, kind) in entries.take(MAX_ERROR_ENTRIES) {
                     let message =
                         format!("manifest references {kind} {digest} unknown to this repository");
-                    let detail = Some(json!({ "digest": digest.to_string(), "kind": kind }));
+                    let detail = json!({ "digest": digest.to_string(), "kind": kind });
                     err = Some(match err {
                         None => ApiError::new(ErrorCode::ManifestBlobUnknown, message)
-                            .with_detail(detail.unwrap_or(Value::Null)),
-                        Some(e) => e.and(ErrorCode::ManifestBlobUnknown, message, detail),
+                            .with_detail(detail),
+                        Some(e) => e.and(ErrorCode::ManifestBlobUnknown, message, Some(detail)),
                     });
                 }
                 if let Some(e) = err.as_mut()

@@ -60,6 +60,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
     );
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let bytes_in = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -96,6 +97,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
         request_id = %id,
         method = %method,
         path = %path,
+        query = query.as_deref().unwrap_or(""),
         route,
         status,
         bytes_in,

@@ -85,8 +85,13 @@ impl ChunkRange {
         (end >= start).then_some(ChunkRange { start, end })
     }
 
+    /// Number of bytes the range covers (never zero: `end >= start`).
     pub fn len(&self) -> u64 {
         self.end - self.start + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
     }
 }
 
