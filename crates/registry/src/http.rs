@@ -18,7 +18,8 @@ use store::{ByteRange, UploadId, UploadState};
 use crate::error::{ApiError, ErrorCode};
 use crate::route::{self, Endpoint};
 use crate::service::{
-    BodyError, BodyStream, ChunkRange, Registry, collect_limited, manifest_unknown, too_large,
+    BodyError, BodyStream, ChunkRange, DRAIN_LIMIT, Registry, collect_limited, manifest_unknown,
+    too_large,
 };
 
 /// State shared by the handlers.
@@ -554,7 +555,9 @@ async fn put_manifest(
     let repo = repository(name)?;
     let reference: Reference = reference.parse()?;
     let limit = registry.limits().max_manifest_bytes;
-    if content_length(&req.headers)?.is_some_and(|n| n > limit as u64) {
+    // A declared size over the limit is refused without reading when draining it would cost
+    // too much; smaller excesses are drained by `collect_limited` first (see there).
+    if content_length(&req.headers)?.is_some_and(|n| n > DRAIN_LIMIT) {
         return Err(too_large(limit));
     }
     let content_type = header_str(&req.headers, &header::CONTENT_TYPE).map(str::to_owned);

@@ -11,6 +11,7 @@
 //! - Bytes are served exactly as stored: manifests are never re-serialized.
 //! - This crate knows nothing of scanning or policy internals.
 
+mod cache;
 pub mod error;
 pub mod http;
 pub mod observe;

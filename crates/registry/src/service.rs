@@ -28,6 +28,7 @@ use store::{
     StoreError, StoredManifest, UploadId, UploadProgress, UploadState,
 };
 
+use crate::cache::ManifestCache;
 use crate::error::{ApiError, ErrorCode, blob_unknown, upload_unknown};
 
 /// A request body as a stream of chunks.
@@ -48,6 +49,8 @@ pub struct Limits {
     pub max_manifest_bytes: usize,
     /// Largest page of tags or repositories returned at once.
     pub max_page: u32,
+    /// Bytes of manifests kept in the in-process read cache.
+    pub manifest_cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +58,7 @@ impl Default for Limits {
         Limits {
             max_manifest_bytes: oci::MAX_MANIFEST_BYTES,
             max_page: 10_000,
+            manifest_cache_bytes: 64 << 20,
         }
     }
 }
@@ -107,6 +111,7 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetaStore>,
     locks: UploadLocks,
+    cache: ManifestCache,
     limits: Limits,
 }
 
@@ -116,6 +121,7 @@ impl Registry {
             blobs,
             meta,
             locks: UploadLocks::default(),
+            cache: ManifestCache::new(limits.manifest_cache_bytes),
             limits,
         }
     }
@@ -437,11 +443,24 @@ impl Registry {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<StoredManifest, ApiError> {
+        let cached = match reference {
+            Reference::Tag(tag) => self
+                .cache
+                .tag(repo, tag)
+                .and_then(|digest| self.cache.manifest(repo, &digest)),
+            Reference::Digest(digest) => self.cache.manifest(repo, digest),
+        };
+        if let Some(m) = cached {
+            return Ok(m);
+        }
+        let seen = self.cache.generation();
         let found = match reference {
             Reference::Tag(tag) => self.meta.manifest_by_tag(repo, tag).await?,
             Reference::Digest(digest) => self.meta.manifest_by_digest(repo, digest).await?,
         };
-        found.ok_or_else(|| manifest_unknown(reference))
+        let found = found.ok_or_else(|| manifest_unknown(reference))?;
+        self.cache.fill(seen, repo, Self::tag_of(reference), &found);
+        Ok(found)
     }
 
     /// Validates and stores a manifest pushed to `repo:reference`.
@@ -488,6 +507,9 @@ impl Registry {
             Reference::Digest(_) => None,
         };
         self.meta.put_manifest(repo, &record, tag).await?;
+        if let Some(tag) = tag {
+            self.cache.tag_changed(repo, tag);
+        }
         metrics::counter!("bonded_manifests_pushed_total").increment(1);
         Ok(PutManifestOutcome {
             digest,
@@ -503,8 +525,16 @@ impl Registry {
         reference: &Reference,
     ) -> Result<(), ApiError> {
         let deleted = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => {
+                let deleted = self.meta.delete_manifest(repo, d).await?;
+                self.cache.manifest_deleted(repo, d);
+                deleted
+            }
+            Reference::Tag(t) => {
+                let deleted = self.meta.delete_tag(repo, t).await?;
+                self.cache.tag_changed(repo, t);
+                deleted
+            }
         };
         if deleted {
             Ok(())
@@ -678,17 +708,31 @@ impl Drop for UploadLockGuard {
     }
 }
 
+/// Bodies up to this size are read (and discarded) past the manifest limit before the 413 is
+/// sent, so that clients which do not read a response until they finish sending still get it.
+pub(crate) const DRAIN_LIMIT: u64 = 16 << 20;
+
 /// Collects a bounded body (manifests), refusing more than `limit` bytes.
 pub async fn collect_limited(mut body: BodyStream, limit: usize) -> Result<Bytes, ApiError> {
     let mut buf = BytesMut::new();
+    let mut total: u64 = 0;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large(limit));
+        total += chunk.len() as u64;
+        if total > limit as u64 {
+            // Over the limit: keep draining (bounded), then refuse.
+            buf.clear();
+            if total > DRAIN_LIMIT {
+                return Err(too_large(limit));
+            }
+            continue;
         }
         buf.extend_from_slice(&chunk);
     }
-    metrics::counter!("bonded_http_request_bytes_total").increment(buf.len() as u64);
+    metrics::counter!("bonded_http_request_bytes_total").increment(total);
+    if total > limit as u64 {
+        return Err(too_large(limit));
+    }
     Ok(buf.freeze())
 }
 

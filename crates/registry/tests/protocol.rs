@@ -1284,3 +1284,44 @@ mt_test!(empty_blob, {
     assert_eq!(header(&r, "content-length"), "0");
     assert!(r.bytes().await.unwrap().is_empty());
 });
+
+mt_test!(reads_follow_writes_through_the_cache, {
+    let reg = TestRegistry::start().await;
+    let (first, _, _) = reg.push_image("cache/app", "v1", "first").await;
+    let get_digest = |reference: String| {
+        let reg = &reg;
+        async move {
+            let r = reg
+                .client
+                .get(reg.url(&format!("/v2/cache/app/manifests/{reference}")))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), header(&r, "docker-content-digest"))
+        }
+    };
+    // Fill the cache, then move the tag: the next read sees the new target.
+    assert_eq!(
+        get_digest("v1".into()).await,
+        (StatusCode::OK, first.to_string())
+    );
+    let (second, _, _) = reg.push_image("cache/app", "v1", "second").await;
+    assert_eq!(
+        get_digest("v1".into()).await,
+        (StatusCode::OK, second.to_string())
+    );
+    // Delete the tag, then the manifest: both reads stop at once.
+    reg.client
+        .delete(reg.url("/v2/cache/app/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_digest("v1".into()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get_digest(first.to_string()).await.0, StatusCode::OK);
+    reg.client
+        .delete(reg.url(&format!("/v2/cache/app/manifests/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_digest(first.to_string()).await.0, StatusCode::NOT_FOUND);
+});

@@ -24,8 +24,10 @@ pub enum StoreError {
     },
     #[error("stored row is corrupt: {what}")]
     Corrupt { what: String },
-    #[error("the upload writer stopped unexpectedly")]
+    #[error("a writer (upload data or metadata) stopped unexpectedly")]
     WriterGone,
+    #[error("metadata commit failed: {reason}")]
+    CommitFailed { reason: String },
 }
 
 impl StoreError {

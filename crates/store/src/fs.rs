@@ -17,12 +17,13 @@
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use oci::{Digest, Hasher};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 
@@ -40,8 +41,13 @@ pub enum Durability {
     Relaxed,
 }
 
-const WRITE_BUFFER: usize = 1 << 20;
-const CHANNEL_CHUNKS: usize = 32;
+/// Chunks at least this large are written straight through; smaller ones are gathered.
+const WRITE_BUFFER: usize = 128 * 1024;
+/// Most bytes received but not yet hashed and written, per upload. Small enough that the
+/// writer never lags far behind the network (so the answer follows the last byte quickly)
+/// and that a chunk is usually still in cache when it is hashed.
+const BACKLOG_BYTES: usize = 8 << 20;
+const CHANNEL_CHUNKS: usize = 1024;
 const READ_BUFFER: usize = 256 * 1024;
 /// With [`Durability::Fsync`], start writeback every this many bytes so the final sync is short.
 const WRITEBACK_EVERY: u64 = 32 << 20;
@@ -144,12 +150,14 @@ impl BlobStore for FsBlobStore {
             .await
             .map_err(|_| StoreError::WriterGone)??;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let backlog = Arc::new(Semaphore::new(BACKLOG_BYTES));
         let path = self.upload_path(id);
         let worker = tokio::task::spawn_blocking(move || {
             write_loop(file, &path, offset, hasher, rx, durability)
         });
         Ok(Box::new(FsUploadWriter {
             tx: Some(tx),
+            backlog,
             worker: Some(worker),
         }))
     }
@@ -211,16 +219,17 @@ fn write_loop(
     path: &Path,
     offset: u64,
     mut hasher: Hasher,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<(Bytes, OwnedSemaphorePermit)>,
     durability: Durability,
 ) -> Result<UploadProgress, StoreError> {
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut written = offset;
     let mut unsynced_from = offset;
-    while let Some(chunk) = rx.blocking_recv() {
+    while let Some((chunk, permit)) = rx.blocking_recv() {
         hasher.update(&chunk);
         out.write_all(&chunk).map_err(StoreError::io(path))?;
         written += chunk.len() as u64;
+        drop(permit);
         if durability == Durability::Fsync && written - unsynced_from >= WRITEBACK_EVERY {
             out.flush().map_err(StoreError::io(path))?;
             start_writeback(out.get_ref(), unsynced_from, written - unsynced_from);
@@ -276,7 +285,9 @@ fn commit(from: &Path, to: &Path, durability: Durability) -> Result<(), StoreErr
 }
 
 struct FsUploadWriter {
-    tx: Option<mpsc::Sender<Bytes>>,
+    tx: Option<mpsc::Sender<(Bytes, OwnedSemaphorePermit)>>,
+    /// Bytes allowed in flight between the request and the writer thread.
+    backlog: Arc<Semaphore>,
     worker: Option<JoinHandle<Result<UploadProgress, StoreError>>>,
 }
 
@@ -296,7 +307,13 @@ impl UploadWriter for FsUploadWriter {
         let Some(tx) = &self.tx else {
             return Err(StoreError::WriterGone);
         };
-        if tx.send(chunk).await.is_ok() {
+        // A chunk larger than the whole backlog takes all of it.
+        let weight = chunk.len().clamp(1, BACKLOG_BYTES) as u32;
+        let permit = Arc::clone(&self.backlog)
+            .acquire_many_owned(weight)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        if tx.send((chunk, permit)).await.is_ok() {
             return Ok(());
         }
         // The worker stopped early: report its error.
