@@ -80,3 +80,41 @@ async fn upload_sessions_and_content_survive_restart() {
     assert_eq!(header(&r, "docker-content-digest"), image.to_string());
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_upload_sessions_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::start_at(dir.path()).await;
+    let r = reg
+        .client
+        .post(reg.url("/v2/purge/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = header(&r, "location");
+    reg.client
+        .patch(reg.url(&location))
+        .body("abandoned")
+        .send()
+        .await
+        .unwrap();
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    assert!(dir.path().join("uploads").join(&id).exists());
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Not idle long enough: kept.
+    assert_eq!(
+        reg.registry.purge_stale_uploads(now - 3600).await.unwrap(),
+        0
+    );
+    assert_eq!(reg.upload_offset(&location).await, Some(9));
+    // Idle past the cut-off: the session and its data are gone.
+    assert_eq!(reg.registry.purge_stale_uploads(now + 1).await.unwrap(), 1);
+    let r = reg.client.get(reg.url(&location)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!dir.path().join("uploads").join(&id).exists());
+    reg.stop().await;
+}

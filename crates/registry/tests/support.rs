@@ -49,6 +49,7 @@ pub struct TestRegistry {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     meta: SqliteMetaStore,
+    pub registry: Arc<Registry>,
 }
 
 impl TestRegistry {
@@ -74,7 +75,7 @@ impl TestRegistry {
             Limits::default(),
         ));
         let router = registry::router(
-            registry,
+            Arc::clone(&registry),
             HttpOptions {
                 body_idle_timeout: std::time::Duration::from_secs(2),
             },
@@ -103,6 +104,7 @@ impl TestRegistry {
             stop: Some(stop),
             task: Some(task),
             meta,
+            registry,
         }
     }
 
