@@ -69,7 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(4 << 20);
+        .max_buf_size(1 << 20);
     let graceful = GracefulShutdown::new();
     let service = TowerToHyperService::new(router);
     let shutdown = shutdown_signal();

@@ -46,11 +46,14 @@ const WRITE_BUFFER: usize = 128 * 1024;
 /// Most bytes received but not yet hashed and written, per upload. Small enough that the
 /// writer never lags far behind the network (so the answer follows the last byte quickly)
 /// and that a chunk is usually still in cache when it is hashed.
-const BACKLOG_BYTES: usize = 8 << 20;
+const BACKLOG_BYTES: usize = 4 << 20;
 const CHANNEL_CHUNKS: usize = 1024;
 const READ_BUFFER: usize = 256 * 1024;
-/// With [`Durability::Fsync`], start writeback every this many bytes so the final sync is short.
-const WRITEBACK_EVERY: u64 = 32 << 20;
+/// With [`Durability::Fsync`], uploads are written behind in windows of this size: each full
+/// window is handed to the kernel for writeback and the window before it is waited for, so at
+/// most two windows are ever dirty and the sync before an upload is acknowledged is short,
+/// whatever the blob size. The upload then runs at the speed of the slower of network and disk.
+const WRITE_BEHIND_WINDOW: u64 = 4 << 20;
 
 /// A [`BlobStore`] on the local filesystem.
 #[derive(Debug, Clone)]
@@ -224,16 +227,19 @@ fn write_loop(
 ) -> Result<UploadProgress, StoreError> {
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut written = offset;
-    let mut unsynced_from = offset;
+    let mut window_start = offset;
+    let mut previous_window: Option<(u64, u64)> = None;
     while let Some((chunk, permit)) = rx.blocking_recv() {
         hasher.update(&chunk);
         out.write_all(&chunk).map_err(StoreError::io(path))?;
         written += chunk.len() as u64;
         drop(permit);
-        if durability == Durability::Fsync && written - unsynced_from >= WRITEBACK_EVERY {
+        if durability == Durability::Fsync && written - window_start >= WRITE_BEHIND_WINDOW {
             out.flush().map_err(StoreError::io(path))?;
-            start_writeback(out.get_ref(), unsynced_from, written - unsynced_from);
-            unsynced_from = written;
+            let window = (window_start, written - window_start);
+            write_behind(out.get_ref(), window, previous_window);
+            previous_window = Some(window);
+            window_start = written;
         }
     }
     out.flush().map_err(StoreError::io(path))?;
@@ -246,26 +252,37 @@ fn write_loop(
     })
 }
 
-/// Asks the kernel to start writing a range back without waiting for it, so the sync at the
-/// end of an upload has little left to do.
+/// Starts writeback of `window` and waits until `previous` is on disk (`sync_file_range(2)`).
+/// Only an optimisation of when data reaches the disk: the `fdatasync` before an upload is
+/// acknowledged is what guarantees it, so failures here are ignored.
 #[cfg(target_os = "linux")]
-fn start_writeback(file: &File, from: u64, len: u64) {
+fn write_behind(file: &File, window: (u64, u64), previous: Option<(u64, u64)>) {
     use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range only reads its integer arguments; the fd is valid for the
-    // lifetime of `file`. Failure is harmless (the final fdatasync still runs), so the
-    // return value is ignored.
+    let fd = file.as_raw_fd();
+    // SAFETY: sync_file_range only reads its integer arguments; `fd` stays valid while `file`
+    // is borrowed.
     unsafe {
         libc::sync_file_range(
-            file.as_raw_fd(),
-            from as libc::off64_t,
-            len as libc::off64_t,
+            fd,
+            window.0 as libc::off64_t,
+            window.1 as libc::off64_t,
             libc::SYNC_FILE_RANGE_WRITE,
         );
+        if let Some((start, len)) = previous {
+            libc::sync_file_range(
+                fd,
+                start as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                    | libc::SYNC_FILE_RANGE_WRITE
+                    | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+            );
+        }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _from: u64, _len: u64) {}
+fn write_behind(_file: &File, _window: (u64, u64), _previous: Option<(u64, u64)>) {}
 
 fn commit(from: &Path, to: &Path, durability: Durability) -> Result<(), StoreError> {
     let parent = to.parent().unwrap_or(Path::new("."));
