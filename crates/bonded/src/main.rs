@@ -30,6 +30,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(overrides) => {
@@ -62,6 +63,29 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc gives every thread that allocates its own malloc arena. Upload chunks are allocated
+/// on the runtime's threads and freed on the writer threads, so the arenas each keep freed
+/// memory around: peak RSS during a 1 GiB push measured 27-30 MiB with the default and
+/// 21-22 MiB with one arena, at the same throughput and manifest GET rate on 2 cores. One
+/// arena per two CPUs keeps that, and leaves headroom on larger machines. An explicit
+/// `MALLOC_ARENA_MAX` in the environment wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let arenas = libc::c_int::try_from((cpus / 2).max(1)).unwrap_or(1);
+    // SAFETY: called first thing in main, before any other thread exists; mallopt only
+    // adjusts allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
 
 fn init_logging(format: LogFormat, level: &str) {
     let filter = EnvFilter::try_from_default_env()

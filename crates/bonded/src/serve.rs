@@ -70,6 +70,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
         .max_buf_size(1 << 20);
+    // HTTP/2 (negotiated over TLS): the default 64 KiB flow-control windows would make a
+    // client wait for a window update every 64 KiB of a layer.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(4 << 20)
+        .initial_connection_window_size(8 << 20)
+        .max_frame_size(1 << 20);
     let graceful = GracefulShutdown::new();
     let service = TowerToHyperService::new(router);
     let shutdown = shutdown_signal();

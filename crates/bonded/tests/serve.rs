@@ -158,6 +158,29 @@ async fn tls_with_rustls() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN negotiates HTTP/2"
+    );
+    // A multi-megabyte upload and download over HTTP/2 (flow-control windows).
+    let big: Vec<u8> = (0..6_000_000u32).map(|i| (i % 249) as u8).collect();
+    let bd = format!("sha256:{}", sha256_hex(&big));
+    let r = client
+        .post(format!(
+            "https://{addr}/v2/tls/big/blobs/uploads/?digest={bd}"
+        ))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let back = client
+        .get(format!("https://{addr}/v2/tls/big/blobs/{bd}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.bytes().await.unwrap(), big);
     // Push a one-blob artifact over TLS so there is something to list.
     let config = b"{}";
     let d = format!("sha256:{}", sha256_hex(config));
