@@ -273,14 +273,27 @@ impl Registry {
         }
     }
 
-    /// Ends sessions idle since `before` (unix seconds). Returns how many were purged.
+    /// Ends sessions idle since `before` (unix seconds), and removes upload data older than
+    /// that which has no session (left by a crash between creating the two). Returns how many
+    /// sessions and orphaned data files were purged.
     pub async fn purge_stale_uploads(&self, before: i64) -> Result<usize, StoreError> {
         let stale = self.meta.stale_uploads(before).await?;
         for id in &stale {
             let _guard = self.locks.lock(id.as_str()).await;
             self.discard_upload(id).await;
         }
-        Ok(stale.len())
+        let mut orphans = 0;
+        for (id, modified) in self.blobs.list_uploads().await? {
+            if modified >= before {
+                continue;
+            }
+            let _guard = self.locks.lock(id.as_str()).await;
+            if self.meta.get_upload(&id).await?.is_none() {
+                self.blobs.delete_upload(&id).await?;
+                orphans += 1;
+            }
+        }
+        Ok(stale.len() + orphans)
     }
 
     async fn write_chunk(

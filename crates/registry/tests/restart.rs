@@ -116,5 +116,22 @@ async fn stale_upload_sessions_are_purged() {
     let r = reg.client.get(reg.url(&location)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(!dir.path().join("uploads").join(&id).exists());
+
+    // Upload data without a session (a crash between creating the file and the row) is swept
+    // once it is older than the cut-off; files that are not ours are left alone.
+    let orphan = dir
+        .path()
+        .join("uploads/6f1d3a52-5c1e-4d8a-9a55-0a2b9e6c1f00");
+    std::fs::write(&orphan, b"orphaned").unwrap();
+    let stranger = dir.path().join("uploads/not-an-upload");
+    std::fs::write(&stranger, b"keep").unwrap();
+    assert_eq!(
+        reg.registry.purge_stale_uploads(now - 3600).await.unwrap(),
+        0
+    );
+    assert!(orphan.exists(), "too recent to purge");
+    assert_eq!(reg.registry.purge_stale_uploads(now + 10).await.unwrap(), 1);
+    assert!(!orphan.exists());
+    assert!(stranger.exists());
     reg.stop().await;
 }

@@ -81,4 +81,8 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Discards an upload's data. Missing data is not an error.
     async fn delete_upload(&self, id: &UploadId) -> Result<(), StoreError>;
+
+    /// Every upload staging area with its last modification (unix seconds), so that data
+    /// left without a session (a crash between creating both) can be purged.
+    async fn list_uploads(&self) -> Result<Vec<(UploadId, i64)>, StoreError>;
 }

@@ -182,6 +182,35 @@ impl BlobStore for FsBlobStore {
             Err(e) => Err(StoreError::Io { path, source: e }),
         }
     }
+
+    async fn list_uploads(&self) -> Result<Vec<(UploadId, i64)>, StoreError> {
+        let dir = self.root.join("uploads");
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(&dir).map_err(StoreError::io(&dir))? {
+                let entry = entry.map_err(StoreError::io(&dir))?;
+                // Only names we could have created; anything else is not ours to touch.
+                let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<UploadId>().ok())
+                else {
+                    continue;
+                };
+                let modified = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map_err(StoreError::io(entry.path()))?;
+                let secs = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                out.push((id, secs));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
+    }
 }
 
 /// Opens upload data for appending at `offset`, cutting off bytes past it.

@@ -34,6 +34,7 @@ pub async fn blob_store(store: &dyn BlobStore) {
     upload_in_two_parts_then_commit(store).await;
     append_discards_unrecorded_bytes(store).await;
     commit_is_idempotent(store).await;
+    uploads_are_listed(store).await;
     missing_things_are_not_errors(store).await;
 }
 
@@ -151,6 +152,33 @@ async fn commit_is_idempotent(store: &dyn BlobStore) {
     }
     assert_eq!(read_all(store, &digest, None).await, b"same bytes");
     store.delete(&digest).await.expect("delete");
+}
+
+async fn uploads_are_listed(store: &dyn BlobStore) {
+    let id = UploadId::random();
+    store.create_upload(&id).await.expect("create upload");
+    let listed = store.list_uploads().await.expect("list uploads");
+    let (_, modified) = listed
+        .iter()
+        .find(|(u, _)| u == &id)
+        .expect("a new upload is listed");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        (now - modified).abs() < 600,
+        "modification time {modified} vs now {now}"
+    );
+    store.delete_upload(&id).await.expect("delete upload");
+    assert!(
+        !store
+            .list_uploads()
+            .await
+            .expect("list uploads")
+            .iter()
+            .any(|(u, _)| u == &id)
+    );
 }
 
 async fn missing_things_are_not_errors(store: &dyn BlobStore) {
