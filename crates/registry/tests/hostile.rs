@@ -35,7 +35,7 @@ fn status_of(response: &str) -> u16 {
 }
 
 async fn assert_healthy(reg: &TestRegistry) {
-    let r = reg.client.get(reg.url("/healthz")).send().await.unwrap();
+    let r = reg.get("/healthz").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(server_panics(), 0, "a server task panicked");
 }
@@ -85,13 +85,7 @@ mt_test!(hostile_repository_names, {
 
 mt_test!(malformed_digests_are_400, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/dg/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("dg").await;
     let long = format!("sha256:{}", "a".repeat(10_000));
     for bad in [
         "sha256:abc",
@@ -142,12 +136,7 @@ mt_test!(body_shorter_than_declared, {
     bytes.extend_from_slice(&full[..10]);
     let resp = raw(&reg, &bytes, true).await;
     assert!(resp.is_empty() || status_of(&resp) == 400, "{resp}");
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/short/blobs/{d}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/short/blobs/{d}")).await;
     assert_eq!(
         r.status(),
         StatusCode::NOT_FOUND,
@@ -155,13 +144,7 @@ mt_test!(body_shorter_than_declared, {
     );
 
     // A PATCH cut short records nothing.
-    let r = reg
-        .client
-        .post(reg.url("/v2/short/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("short").await;
     let mut patch = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
         .into_bytes();
     patch.extend_from_slice(&full[..10]);
@@ -169,20 +152,9 @@ mt_test!(body_shorter_than_declared, {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(reg.upload_offset(&location).await, Some(0));
     // And the session still works.
-    let r = reg
-        .client
-        .patch(reg.url(&location))
-        .body(full.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = reg.patch(&location, None, full.clone()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={d}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&location, &d, "").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_healthy(&reg).await;
 });
@@ -200,32 +172,20 @@ mt_test!(body_longer_than_declared, {
     let resp = raw(&reg, &req, false).await;
     assert_eq!(status_of(&resp), 400, "{resp}");
     assert!(resp.contains("DIGEST_INVALID"), "{resp}");
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/long/blobs/{d}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/long/blobs/{d}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Chunked encoding, so no Content-Length: the body must match Content-Range exactly.
-    let r = reg
-        .client
-        .post(reg.url("/v2/long/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("long").await;
     for (range, body) in [("0-99", vec![0u8; 50]), ("0-9", vec![0u8; 20])] {
         let body_stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(body)]);
         let r = reg
-            .client
-            .patch(reg.url(&location))
-            .header("Content-Range", range)
-            .body(reqwest::Body::wrap_stream(body_stream))
-            .send()
-            .await
-            .unwrap();
+            .patch(
+                &location,
+                Some(range),
+                reqwest::Body::wrap_stream(body_stream),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{range}");
         assert_eq!(error_code(r).await, "SIZE_INVALID", "{range}");
         assert_eq!(reg.upload_offset(&location).await, Some(0));
@@ -235,13 +195,7 @@ mt_test!(body_longer_than_declared, {
 
 mt_test!(client_disconnects_and_stalls_mid_upload, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/gone/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("gone").await;
     {
         let mut s = TcpStream::connect(reg.addr).await.unwrap();
         let head =
@@ -281,20 +235,9 @@ mt_test!(client_disconnects_and_stalls_mid_upload, {
 
     // The session is intact: the real data goes through and hashes right (the dead bytes were cut).
     let data = vec![b'r'; 200_000];
-    let r = reg
-        .client
-        .patch(reg.url(&location))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = reg.patch(&location, None, data.clone()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={}", sha256(&data))))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&location, sha256(&data), "").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_healthy(&reg).await;
 });
@@ -361,12 +304,7 @@ mt_test!(hostile_manifests, {
         .await
         .unwrap();
     assert_eq!(error_code(r).await, "MANIFEST_INVALID");
-    let tags = reg
-        .client
-        .get(reg.url("/v2/hm/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let tags = reg.get("/v2/hm/tags/list").await;
     assert_eq!(tags.status(), StatusCode::OK);
     let tags: serde_json::Value = tags.json().await.unwrap();
     assert_eq!(

@@ -13,25 +13,17 @@ macro_rules! mt_test {
 
 mt_test!(base_endpoint_and_operations, {
     let reg = TestRegistry::start().await;
-    let r = reg.client.get(reg.url("/v2/")).send().await.unwrap();
+    let r = reg.get("/v2/").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         header(&r, "docker-distribution-api-version"),
         "registry/2.0"
     );
     assert!(!header(&r, "x-request-id").is_empty());
-    let r = reg.client.get(reg.url("/healthz")).send().await.unwrap();
+    let r = reg.get("/healthz").await;
     assert_eq!(r.status(), StatusCode::OK);
     reg.push_blob("ops/one", b"counted").await;
-    let metrics = reg
-        .client
-        .get(reg.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = reg.get("/metrics").await.text().await.unwrap();
     // The recorder is process-wide; at least our own requests must be there.
     assert!(metrics.contains("bonded_http_requests_total"), "{metrics}");
     assert!(
@@ -43,20 +35,10 @@ mt_test!(base_endpoint_and_operations, {
         metrics.contains("bonded_http_request_bytes_total"),
         "{metrics}"
     );
-    let r = reg
-        .client
-        .get(reg.url("/v2/a/nope/x"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/a/nope/x").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "UNSUPPORTED");
-    let r = reg
-        .client
-        .post(reg.url("/v2/a/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.post("/v2/a/tags/list").await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(r).await, "UNSUPPORTED");
 });
@@ -79,81 +61,45 @@ mt_test!(monolithic_push_then_pull, {
     );
     assert_eq!(header(&r, "docker-content-digest"), digest.to_string());
 
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/lib/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/lib/app/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "content-length"), data.len().to_string());
     assert_eq!(header(&r, "docker-content-digest"), digest.to_string());
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/lib/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/lib/app/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "content-type"), "application/octet-stream");
     assert_eq!(r.bytes().await.unwrap(), data);
 
     // Visible only in the repository it was pushed to.
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/lib/other/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/lib/other/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "BLOB_UNKNOWN");
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/lib/other/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/lib/other/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 });
 
 mt_test!(post_then_put_and_upload_status, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/up/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.post("/v2/up/blobs/uploads/").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let location = header(&r, "location");
     assert!(location.starts_with("/v2/up/blobs/uploads/"), "{location}");
     assert_eq!(header(&r, "range"), "0-0");
     assert!(!header(&r, "docker-upload-uuid").is_empty());
-    let r = reg.client.get(reg.url(&location)).send().await.unwrap();
+    let r = reg.get(&location).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&r, "location"), location);
 
     let data = b"post then put";
     let digest = sha256(data);
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={digest}")))
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&location, &digest, data.to_vec()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "location"), format!("/v2/up/blobs/{digest}"));
     // The session is over.
-    let r = reg.client.get(reg.url(&location)).send().await.unwrap();
+    let r = reg.get(&location).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
-    let got = reg
-        .client
-        .get(reg.url(&format!("/v2/up/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = reg.get(&format!("/v2/up/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap(), &data[..]);
 });
 
@@ -172,13 +118,8 @@ mt_test!(chunked_upload_in_order, {
 
     // Out of order: 416, with the current state in Range.
     let r = reg
-        .client
-        .patch(reg.url(&location))
-        .header("Content-Range", "22-41")
-        .body(data[22..].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .patch(&location, Some("22-41"), data[22..].to_vec())
+        .await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(header(&r, "range"), "0-0");
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_INVALID");
@@ -198,86 +139,38 @@ mt_test!(chunked_upload_in_order, {
 
     // Re-sending an accepted chunk (to the original location) overlaps: 416.
     let r = reg
-        .client
-        .patch(reg.url(&location))
-        .header("Content-Range", "0-21")
-        .body(data[..22].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .patch(&location, Some("0-21"), data[..22].to_vec())
+        .await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(header(&r, "range"), "0-21");
 
-    let r = reg.client.get(reg.url(&location)).send().await.unwrap();
+    let r = reg.get(&location).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&r, "range"), "0-21");
 
-    let r = reg
-        .client
-        .patch(reg.url(&next))
-        .header("Content-Range", "22-41")
-        .body(data[22..].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = reg.patch(&next, Some("22-41"), data[22..].to_vec()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&r, "range"), "0-41");
 
     // Not visible before the closing PUT.
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/chunks/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/chunks/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = reg
-        .client
-        .put(reg.url(&format!("{next}?digest={digest}")))
-        .header("Content-Length", "0")
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&next, &digest, "").await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let got = reg
-        .client
-        .get(reg.url(&format!("/v2/chunks/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = reg.get(&format!("/v2/chunks/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap(), data);
 });
 
 mt_test!(chunk_header_errors, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/chunks/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("chunks").await;
     for bad in ["abc", "5-", "-5", "10-5", "bytes=x", "1-2-3"] {
-        let r = reg
-            .client
-            .patch(reg.url(&location))
-            .header("Content-Range", bad)
-            .body("xx")
-            .send()
-            .await
-            .unwrap();
+        let r = reg.patch(&location, Some(bad), "xx").await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(error_code(r).await, "BLOB_UPLOAD_INVALID", "{bad}");
     }
     // Content-Range and Content-Length disagree.
-    let r = reg
-        .client
-        .patch(reg.url(&location))
-        .header("Content-Range", "0-9")
-        .body("12345")
-        .send()
-        .await
-        .unwrap();
+    let r = reg.patch(&location, Some("0-9"), "12345").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "SIZE_INVALID");
     assert_eq!(
@@ -289,30 +182,13 @@ mt_test!(chunk_header_errors, {
 
 mt_test!(streamed_patch_without_range_then_empty_put, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/stream/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("stream").await;
     let data = vec![7u8; 300_000];
     let digest = sha256(&data);
-    let r = reg
-        .client
-        .patch(reg.url(&location))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = reg.patch(&location, None, data.clone()).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&r, "range"), "0-299999");
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&location, &digest, "").await;
     assert_eq!(r.status(), StatusCode::CREATED);
 });
 
@@ -328,53 +204,20 @@ mt_test!(digest_mismatch_is_refused_and_nothing_visible, {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/dm/blobs/{wrong}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/dm/blobs/{wrong}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // A chunked session survives a wrong closing digest and can be closed correctly.
-    let r = reg
-        .client
-        .post(reg.url("/v2/dm/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
-    let r = reg
-        .client
-        .patch(reg.url(&location))
-        .body("abc")
-        .send()
-        .await
-        .unwrap();
+    let location = reg.start_upload("dm").await;
+    let r = reg.patch(&location, None, "abc").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={wrong}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&location, &wrong, "").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={}", sha256(b"abc"))))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.put_digest(&location, sha256(b"abc"), "").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     // Missing or malformed digest on the closing PUT.
-    let r = reg
-        .client
-        .post(reg.url("/v2/dm/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
+    let location = reg.start_upload("dm").await;
     let r = reg.client.put(reg.url(&location)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
@@ -390,27 +233,15 @@ mt_test!(digest_mismatch_is_refused_and_nothing_visible, {
 
 mt_test!(cancel_and_unknown_sessions, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/cancel/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
-    let r = reg
-        .client
-        .patch(reg.url(&location))
-        .body("partial")
-        .send()
-        .await
-        .unwrap();
+    let location = reg.start_upload("cancel").await;
+    let r = reg.patch(&location, None, "partial").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     // A session belongs to its repository.
     let other = location.replace("/v2/cancel/", "/v2/elsewhere/");
-    let r = reg.client.get(reg.url(&other)).send().await.unwrap();
+    let r = reg.get(&other).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
-    let r = reg.client.delete(reg.url(&location)).send().await.unwrap();
+    let r = reg.delete(&location).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     for method in [
         reqwest::Method::GET,
@@ -431,12 +262,7 @@ mt_test!(cancel_and_unknown_sessions, {
         "00000000-0000-0000-0000-000000000000",
         "..%2f..%2fetc",
     ] {
-        let r = reg
-            .client
-            .get(reg.url(&format!("/v2/cancel/blobs/uploads/{id}")))
-            .send()
-            .await
-            .unwrap();
+        let r = reg.get(&format!("/v2/cancel/blobs/uploads/{id}")).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{id}");
         assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
     }
@@ -459,12 +285,7 @@ mt_test!(cross_repository_mount, {
         format!("/v2/dst/repo/blobs/{digest}")
     );
     assert_eq!(header(&r, "docker-content-digest"), digest.to_string());
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/dst/repo/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/dst/repo/blobs/{digest}")).await;
     assert_eq!(r.bytes().await.unwrap(), &b"mount me"[..]);
 
     // Not in the named source: a new upload session instead (202).
@@ -480,26 +301,15 @@ mt_test!(cross_repository_mount, {
     assert!(header(&r, "location").starts_with("/v2/dst/two/blobs/uploads/"));
     // Without `from`: never mounted.
     let r = reg
-        .client
-        .post(reg.url(&format!("/v2/dst/three/blobs/uploads/?mount={digest}")))
-        .send()
-        .await
-        .unwrap();
+        .post(&format!("/v2/dst/three/blobs/uploads/?mount={digest}"))
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .head(reg.url(&format!("/v2/dst/three/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.head(&format!("/v2/dst/three/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Malformed mount parameters.
     let r = reg
-        .client
-        .post(reg.url("/v2/dst/four/blobs/uploads/?mount=sha256:nope&from=src/repo"))
-        .send()
-        .await
-        .unwrap();
+        .post("/v2/dst/four/blobs/uploads/?mount=sha256:nope&from=src/repo")
+        .await;
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
     let r = reg
         .client
@@ -524,83 +334,36 @@ mt_test!(sha512_digests, {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/s512/blobs/{d512}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/s512/blobs/{d512}")).await;
     assert_eq!(header(&r, "docker-content-digest"), d512.to_string());
     assert_eq!(r.bytes().await.unwrap(), data);
 
     // Chunked with the algorithm announced up front.
     let r = reg
-        .client
-        .post(reg.url("/v2/s512/blobs/uploads/?digest-algorithm=sha512"))
-        .send()
-        .await
-        .unwrap();
+        .post("/v2/s512/blobs/uploads/?digest-algorithm=sha512")
+        .await;
     let location = header(&r, "location");
-    reg.client
-        .patch(reg.url(&location))
-        .body(data[..100].to_vec())
-        .send()
-        .await
-        .unwrap();
-    reg.client
-        .patch(reg.url(&location))
-        .header("Content-Range", format!("100-{}", data.len() - 1))
-        .body(data[100..].to_vec())
-        .send()
-        .await
-        .unwrap();
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={d512}")))
-        .send()
-        .await
-        .unwrap();
+    reg.patch(&location, None, data[..100].to_vec()).await;
+    reg.patch(
+        &location,
+        Some(format!("100-{}", data.len() - 1).as_str()),
+        data[100..].to_vec(),
+    )
+    .await;
+    let r = reg.put_digest(&location, &d512, "").await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // POST then one PUT with the whole body: nothing was hashed yet, so sha512 is adopted.
     let other = b"another sha512 blob".to_vec();
     let o512 = Digest::compute(Algorithm::Sha512, &other);
-    let r = reg
-        .client
-        .post(reg.url("/v2/s512/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={o512}")))
-        .body(other)
-        .send()
-        .await
-        .unwrap();
+    let location = reg.start_upload("s512").await;
+    let r = reg.put_digest(&location, &o512, other).await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // Data already hashed with sha256: refused with an explanation, never re-read.
-    let r = reg
-        .client
-        .post(reg.url("/v2/s512/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
-    reg.client
-        .patch(reg.url(&location))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    let r = reg
-        .client
-        .put(reg.url(&format!("{location}?digest={d512}")))
-        .send()
-        .await
-        .unwrap();
+    let location = reg.start_upload("s512").await;
+    reg.patch(&location, None, data.clone()).await;
+    let r = reg.put_digest(&location, &d512, "").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "DIGEST_INVALID");
@@ -612,11 +375,8 @@ mt_test!(sha512_digests, {
     );
 
     let r = reg
-        .client
-        .post(reg.url("/v2/s512/blobs/uploads/?digest-algorithm=md5"))
-        .send()
-        .await
-        .unwrap();
+        .post("/v2/s512/blobs/uploads/?digest-algorithm=md5")
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 });
@@ -659,11 +419,8 @@ mt_test!(manifests_push_pull_and_validation, {
         assert_eq!(header(&r, "docker-content-digest"), digest.to_string());
         assert_eq!(r.text().await.unwrap(), manifest, "byte for byte");
         let r = reg
-            .client
-            .head(reg.url(&format!("/v2/img/app/manifests/{reference}")))
-            .send()
-            .await
-            .unwrap();
+            .head(&format!("/v2/img/app/manifests/{reference}"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-length"), manifest.len().to_string());
         assert_eq!(header(&r, "docker-content-digest"), digest.to_string());
@@ -714,12 +471,7 @@ mt_test!(manifests_push_pull_and_validation, {
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
-    let r = reg
-        .client
-        .get(reg.url("/v2/img/app/manifests/broken"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/img/app/manifests/broken").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // Invalid documents.
@@ -754,31 +506,18 @@ mt_test!(manifests_push_pull_and_validation, {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
     // Unknown and invalid references.
-    let r = reg
-        .client
-        .get(reg.url("/v2/img/app/manifests/nope"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/img/app/manifests/nope").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
     let r = reg
-        .client
-        .get(reg.url("/v2/img/app/manifests/.INVALID_MANIFEST_NAME"))
-        .send()
-        .await
-        .unwrap();
+        .get("/v2/img/app/manifests/.INVALID_MANIFEST_NAME")
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::NOT_FOUND,
         "conformance requires 404 here"
     );
-    let r = reg
-        .client
-        .get(reg.url("/v2/img/app/manifests/sha256:totallywrong"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/img/app/manifests/sha256:totallywrong").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 });
@@ -846,12 +585,7 @@ mt_test!(docker_media_types_and_indexes, {
 
 mt_test!(tags_and_catalog_pagination, {
     let reg = TestRegistry::start().await;
-    let r = reg
-        .client
-        .get(reg.url("/v2/tags/none/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/tags/none/tags/list").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "NAME_UNKNOWN");
 
@@ -863,11 +597,8 @@ mt_test!(tags_and_catalog_pagination, {
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     let all: Value = reg
-        .client
-        .get(reg.url("/v2/tags/repo/tags/list"))
-        .send()
+        .get("/v2/tags/repo/tags/list")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -877,86 +608,43 @@ mt_test!(tags_and_catalog_pagination, {
         serde_json::json!(["a", "latest", "v1", "V2", "v3"])
     );
 
-    let r = reg
-        .client
-        .get(reg.url("/v2/tags/repo/tags/list?n=2"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/tags/repo/tags/list?n=2").await;
     assert_eq!(
         header(&r, "link"),
         "</v2/tags/repo/tags/list?n=2&last=latest>; rel=\"next\""
     );
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!(["a", "latest"]));
-    let r = reg
-        .client
-        .get(reg.url("/v2/tags/repo/tags/list?n=2&last=latest"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/tags/repo/tags/list?n=2&last=latest").await;
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!(["v1", "V2"]));
-    let r = reg
-        .client
-        .get(reg.url("/v2/tags/repo/tags/list?n=2&last=V2"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/tags/repo/tags/list?n=2&last=V2").await;
     assert_eq!(header(&r, "link"), "");
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!(["v3"]));
-    let r = reg
-        .client
-        .get(reg.url("/v2/tags/repo/tags/list?last=v1"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/tags/repo/tags/list?last=v1").await;
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!(["V2", "v3"]));
-    let r = reg
-        .client
-        .get(reg.url("/v2/tags/repo/tags/list?n=0"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/tags/repo/tags/list?n=0").await;
     assert_eq!(header(&r, "link"), "");
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["tags"], serde_json::json!([]));
     for bad in ["-1", "abc", "1.5"] {
-        let r = reg
-            .client
-            .get(reg.url(&format!("/v2/tags/repo/tags/list?n={bad}")))
-            .send()
-            .await
-            .unwrap();
+        let r = reg.get(&format!("/v2/tags/repo/tags/list?n={bad}")).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
 
     for repo in ["cat/b", "cat/a", "cat/c"] {
         reg.push_blob(repo, repo.as_bytes()).await;
     }
-    let r = reg
-        .client
-        .get(reg.url("/v2/_catalog?n=2&last=cat"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/_catalog?n=2&last=cat").await;
     assert_eq!(
         header(&r, "link"),
         "</v2/_catalog?n=2&last=cat/b>; rel=\"next\""
     );
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["repositories"], serde_json::json!(["cat/a", "cat/b"]));
-    let all: Value = reg
-        .client
-        .get(reg.url("/v2/_catalog"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = reg.get("/v2/_catalog").await.json().await.unwrap();
     assert_eq!(
         all["repositories"],
         serde_json::json!(["cat/a", "cat/b", "cat/c", "tags/repo"])
@@ -1010,12 +698,7 @@ mt_test!(referrers_api, {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(header(&r, "oci-subject"), ghost.to_string());
 
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/ref/app/referrers/{subject}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/ref/app/referrers/{subject}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "content-type"), OCI_INDEX);
     assert_eq!(header(&r, "oci-filters-applied"), "");
@@ -1052,12 +735,7 @@ mt_test!(referrers_api, {
     let filtered: Value = r.json().await.unwrap();
     assert_eq!(filtered["manifests"].as_array().unwrap().len(), 1);
 
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/ref/app/referrers/{ghost}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/ref/app/referrers/{ghost}")).await;
     let orphans: Value = r.json().await.unwrap();
     assert_eq!(orphans["manifests"].as_array().unwrap().len(), 1);
     // Unknown subject or repository: empty, never 404.
@@ -1065,18 +743,13 @@ mt_test!(referrers_api, {
         format!("/v2/ref/app/referrers/{}", sha256(b"x")),
         format!("/v2/no/such/repo/referrers/{subject}"),
     ] {
-        let r = reg.client.get(reg.url(&path)).send().await.unwrap();
+        let r = reg.get(&path).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(header(&r, "content-type"), OCI_INDEX);
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["manifests"], serde_json::json!([]));
     }
-    let r = reg
-        .client
-        .get(reg.url("/v2/ref/app/referrers/sha256:bad"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/ref/app/referrers/sha256:bad").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 
@@ -1092,11 +765,8 @@ mt_test!(referrers_api, {
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let v: Value = reg
-        .client
-        .get(reg.url(&format!("/v2/ref/app/referrers/{subject}")))
-        .send()
+        .get(&format!("/v2/ref/app/referrers/{subject}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -1109,100 +779,37 @@ mt_test!(deletes, {
     reg.put_manifest("del/app", "v2", OCI_MANIFEST, &manifest)
         .await;
 
-    let r = reg
-        .client
-        .delete(reg.url("/v2/del/app/manifests/v2"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete("/v2/del/app/manifests/v2").await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .get(reg.url("/v2/del/app/manifests/v2"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/del/app/manifests/v2").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/del/app/manifests/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/del/app/manifests/{digest}")).await;
     assert_eq!(
         r.status(),
         StatusCode::OK,
         "deleting a tag keeps the manifest"
     );
-    let r = reg
-        .client
-        .delete(reg.url("/v2/del/app/manifests/v2"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete("/v2/del/app/manifests/v2").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
 
-    let r = reg
-        .client
-        .delete(reg.url(&format!("/v2/del/app/manifests/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete(&format!("/v2/del/app/manifests/{digest}")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .get(reg.url("/v2/del/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get("/v2/del/app/manifests/v1").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "its tags went with it");
-    let tags: Value = reg
-        .client
-        .get(reg.url("/v2/del/app/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = reg.get("/v2/del/app/tags/list").await.json().await.unwrap();
     assert_eq!(tags["tags"], serde_json::json!([]));
-    let r = reg
-        .client
-        .delete(reg.url(&format!("/v2/del/app/manifests/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete(&format!("/v2/del/app/manifests/{digest}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    let r = reg
-        .client
-        .delete(reg.url(&format!("/v2/del/app/blobs/{layer}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete(&format!("/v2/del/app/blobs/{layer}")).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/del/app/blobs/{layer}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/del/app/blobs/{layer}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = reg
-        .client
-        .delete(reg.url(&format!("/v2/del/app/blobs/{layer}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete(&format!("/v2/del/app/blobs/{layer}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(r).await, "BLOB_UNKNOWN");
-    let r = reg
-        .client
-        .delete(reg.url("/v2/del/app/blobs/sha256:zz"))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.delete("/v2/del/app/blobs/sha256:zz").await;
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 });
 
@@ -1274,12 +881,7 @@ mt_test!(range_requests, {
 mt_test!(empty_blob, {
     let reg = TestRegistry::start().await;
     let digest = reg.push_blob("empty", b"").await;
-    let r = reg
-        .client
-        .get(reg.url(&format!("/v2/empty/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = reg.get(&format!("/v2/empty/blobs/{digest}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "content-length"), "0");
     assert!(r.bytes().await.unwrap().is_empty());
@@ -1292,11 +894,8 @@ mt_test!(reads_follow_writes_through_the_cache, {
         let reg = &reg;
         async move {
             let r = reg
-                .client
-                .get(reg.url(&format!("/v2/cache/app/manifests/{reference}")))
-                .send()
-                .await
-                .unwrap();
+                .get(&format!("/v2/cache/app/manifests/{reference}"))
+                .await;
             (r.status(), header(&r, "docker-content-digest"))
         }
     };
@@ -1311,17 +910,10 @@ mt_test!(reads_follow_writes_through_the_cache, {
         (StatusCode::OK, second.to_string())
     );
     // Delete the tag, then the manifest: both reads stop at once.
-    reg.client
-        .delete(reg.url("/v2/cache/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    reg.delete("/v2/cache/app/manifests/v1").await;
     assert_eq!(get_digest("v1".into()).await.0, StatusCode::NOT_FOUND);
     assert_eq!(get_digest(first.to_string()).await.0, StatusCode::OK);
-    reg.client
-        .delete(reg.url(&format!("/v2/cache/app/manifests/{first}")))
-        .send()
-        .await
-        .unwrap();
+    reg.delete(&format!("/v2/cache/app/manifests/{first}"))
+        .await;
     assert_eq!(get_digest(first.to_string()).await.0, StatusCode::NOT_FOUND);
 });

@@ -10,21 +10,10 @@ async fn upload_sessions_and_content_survive_restart() {
 
     let first = TestRegistry::start_at(dir.path()).await;
     let (image, _, _) = first.push_image("keep/app", "v1", "before restart").await;
+    let location = first.start_upload("keep/big").await;
     let r = first
-        .client
-        .post(first.url("/v2/keep/big/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
-    let r = first
-        .client
-        .patch(first.url(&location))
-        .header("Content-Range", "0-1234566")
-        .body(data[..1_234_567].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .patch(&location, Some("0-1234566"), data[..1_234_567].to_vec())
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     first.stop().await;
 
@@ -44,39 +33,23 @@ async fn upload_sessions_and_content_survive_restart() {
     let second = TestRegistry::start_at(dir.path()).await;
     assert_eq!(second.upload_offset(&location).await, Some(1_234_567));
     let r = second
-        .client
-        .patch(second.url(&location))
-        .header("Content-Range", format!("1234567-{}", data.len() - 1))
-        .body(data[1_234_567..].to_vec())
-        .send()
-        .await
-        .unwrap();
+        .patch(
+            &location,
+            Some(format!("1234567-{}", data.len() - 1).as_str()),
+            data[1_234_567..].to_vec(),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let r = second
-        .client
-        .put(second.url(&format!("{location}?digest={digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = second.put_digest(&location, &digest, "").await;
     assert_eq!(
         r.status(),
         StatusCode::CREATED,
         "{}",
         r.text().await.unwrap()
     );
-    let got = second
-        .client
-        .get(second.url(&format!("/v2/keep/big/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = second.get(&format!("/v2/keep/big/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap(), data);
-    let r = second
-        .client
-        .get(second.url("/v2/keep/app/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let r = second.get("/v2/keep/app/manifests/v1").await;
     assert_eq!(header(&r, "docker-content-digest"), image.to_string());
     second.stop().await;
 }
@@ -85,19 +58,8 @@ async fn upload_sessions_and_content_survive_restart() {
 async fn stale_upload_sessions_are_purged() {
     let dir = tempfile::tempdir().unwrap();
     let reg = TestRegistry::start_at(dir.path()).await;
-    let r = reg
-        .client
-        .post(reg.url("/v2/purge/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = header(&r, "location");
-    reg.client
-        .patch(reg.url(&location))
-        .body("abandoned")
-        .send()
-        .await
-        .unwrap();
+    let location = reg.start_upload("purge").await;
+    reg.patch(&location, None, "abandoned").await;
     let id = location.rsplit('/').next().unwrap().to_owned();
     assert!(dir.path().join("uploads").join(&id).exists());
 
@@ -113,7 +75,7 @@ async fn stale_upload_sessions_are_purged() {
     assert_eq!(reg.upload_offset(&location).await, Some(9));
     // Idle past the cut-off: the session and its data are gone.
     assert_eq!(reg.registry.purge_stale_uploads(now + 1).await.unwrap(), 1);
-    let r = reg.client.get(reg.url(&location)).send().await.unwrap();
+    let r = reg.get(&location).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(!dir.path().join("uploads").join(&id).exists());
 

@@ -127,6 +127,62 @@ impl TestRegistry {
         }
     }
 
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn head(&self, path: &str) -> Response {
+        self.client.head(self.url(path)).send().await.expect("HEAD")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    pub async fn post(&self, path: &str) -> Response {
+        self.client.post(self.url(path)).send().await.expect("POST")
+    }
+
+    /// Opens an upload session and returns its location.
+    pub async fn start_upload(&self, repo: &str) -> String {
+        let r = self.post(&format!("/v2/{repo}/blobs/uploads/")).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        header(&r, "location")
+    }
+
+    /// PATCHes `body` to an upload, with a Content-Range if given.
+    pub async fn patch(
+        &self,
+        location: &str,
+        range: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut req = self.client.patch(self.url(location)).body(body);
+        if let Some(range) = range {
+            req = req.header("Content-Range", range);
+        }
+        req.send().await.expect("PATCH")
+    }
+
+    /// Closes an upload with `PUT <location>?digest=`, carrying `body` as the last chunk.
+    pub async fn put_digest(
+        &self,
+        location: &str,
+        digest: impl std::fmt::Display,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.client
+            .put(self.url(&format!("{location}?digest={digest}")))
+            .body(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
     /// Pushes a blob with a single POST and returns its digest.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
         let digest = Digest::compute(Algorithm::Sha256, data);
