@@ -717,6 +717,30 @@ mod tests {
         assert!(acceptable(&h, "application/vnd.oci.image.index.v1+json"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_parsers_never_panic(s in "\\PC{0,60}", size in 0u64..u64::MAX) {
+            if let Some(r) = ChunkRange::parse(&s) {
+                proptest::prop_assert!(r.len() >= 1);
+            }
+            match byte_range(&s, size) {
+                RangeRequest::Satisfiable(r) => proptest::prop_assert!(r.first <= r.last && r.last < size),
+                RangeRequest::Ignore | RangeRequest::Unsatisfiable => {}
+            }
+        }
+
+        #[test]
+        fn numeric_ranges_never_panic(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY, size in 0u64..u64::MAX) {
+            let _ = ChunkRange::parse(&format!("{a}-{b}")).map(|r| r.len());
+            for v in [format!("bytes={a}-{b}"), format!("bytes={a}-"), format!("bytes=-{b}")] {
+                if let RangeRequest::Satisfiable(r) = byte_range(&v, size) {
+                    proptest::prop_assert!(r.first <= r.last && r.last < size);
+                    proptest::prop_assert!(r.len() >= 1);
+                }
+            }
+        }
+    }
+
     #[test]
     fn chunk_ranges() {
         assert_eq!(
@@ -731,5 +755,10 @@ mod tests {
         assert_eq!(ChunkRange::parse("-4"), None);
         assert_eq!(ChunkRange::parse("a-b"), None);
         assert_eq!(ChunkRange::parse("1-99999999999999999999999"), None);
+        assert_eq!(ChunkRange::parse("0-18446744073709551615"), None);
+        assert_eq!(
+            ChunkRange::parse("1-18446744073709551615").map(|r| r.len()),
+            Some(u64::MAX)
+        );
     }
 }

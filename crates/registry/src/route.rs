@@ -95,6 +95,13 @@ pub fn parse(path: &str) -> Option<Endpoint<'_>> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics(path in "(/v2)?[/a-z0-9._:%-]{0,80}") {
+            let _ = parse(&path).map(|e| e.label());
+        }
+    }
+
     #[test]
     fn parses_endpoints() {
         assert_eq!(parse("/v2/"), Some(Endpoint::Base));

@@ -85,8 +85,10 @@ impl ChunkRange {
         if !digits(start) || !digits(end) {
             return None;
         }
-        let (start, end) = (start.parse().ok()?, end.parse().ok()?);
-        (end >= start).then_some(ChunkRange { start, end })
+        let (start, end): (u64, u64) = (start.parse().ok()?, end.parse().ok()?);
+        // `len` is end - start + 1: refuse ranges whose length does not fit in a u64.
+        end.checked_sub(start)?.checked_add(1)?;
+        Some(ChunkRange { start, end })
     }
 
     /// Number of bytes the range covers (never zero: `end >= start`).

@@ -329,3 +329,17 @@ mt_test!(malformed_http, {
     }
     assert_healthy(&reg).await;
 });
+
+mt_test!(extreme_content_ranges, {
+    let reg = TestRegistry::start().await;
+    let location = reg.start_upload("extreme").await;
+    for range in [
+        "0-18446744073709551615",
+        "18446744073709551615-18446744073709551615",
+    ] {
+        let r = reg.patch(&location, Some(range), "x").await;
+        assert!(r.status().is_client_error(), "{range}: {}", r.status());
+    }
+    assert_eq!(reg.upload_offset(&location).await, Some(0));
+    assert_healthy(&reg).await;
+});
