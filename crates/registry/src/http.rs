@@ -721,7 +721,8 @@ mod tests {
         #[test]
         fn header_parsers_never_panic(s in "\\PC{0,60}", size in 0u64..u64::MAX) {
             if let Some(r) = ChunkRange::parse(&s) {
-                proptest::prop_assert!(r.len() >= 1);
+                proptest::prop_assert!(r.start <= r.end);
+                proptest::prop_assert_eq!(r.len() - 1, r.end - r.start);
             }
             match byte_range(&s, size) {
                 RangeRequest::Satisfiable(r) => proptest::prop_assert!(r.first <= r.last && r.last < size),
@@ -735,7 +736,7 @@ mod tests {
             for v in [format!("bytes={a}-{b}"), format!("bytes={a}-"), format!("bytes=-{b}")] {
                 if let RangeRequest::Satisfiable(r) = byte_range(&v, size) {
                     proptest::prop_assert!(r.first <= r.last && r.last < size);
-                    proptest::prop_assert!(r.len() >= 1);
+                    proptest::prop_assert_eq!(r.len() - 1, r.last - r.first);
                 }
             }
         }
