@@ -184,7 +184,7 @@ impl Registry {
         declared_len: Option<u64>,
         body: BodyStream,
     ) -> Result<UploadState, ApiError> {
-        let guard = self.locks.lock(id).await;
+        let guard = self.locks.lock(&lock_key(id)).await;
         let state = self.upload(repo, id).await?;
         let expected = check_range(&state, range, declared_len)?;
         let this = Arc::clone(self);
@@ -208,7 +208,7 @@ impl Registry {
         declared_len: Option<u64>,
         body: BodyStream,
     ) -> Result<u64, ApiError> {
-        let guard = self.locks.lock(id).await;
+        let guard = self.locks.lock(&lock_key(id)).await;
         let state = self.upload(repo, id).await?;
         let expected = check_range(&state, range, declared_len)?;
         let this = Arc::clone(self);
@@ -260,7 +260,7 @@ impl Registry {
 
     /// Cancels a session (DELETE).
     pub async fn cancel(&self, repo: &RepositoryName, id: &str) -> Result<(), ApiError> {
-        let _guard = self.locks.lock(id).await;
+        let _guard = self.locks.lock(&lock_key(id)).await;
         let state = self.upload(repo, id).await?;
         self.discard_upload(&state.id).await;
         Ok(())
@@ -595,6 +595,13 @@ impl Registry {
             Reference::Digest(_) => None,
         }
     }
+}
+
+/// The lock of a session is keyed by its canonical id, so every spelling of one id (UUIDs
+/// parse case-insensitively) shares one lock with the purge.
+fn lock_key(id: &str) -> String {
+    id.parse::<UploadId>()
+        .map_or_else(|_| id.to_owned(), |u| u.as_str().to_owned())
 }
 
 fn restore_hasher(state: &UploadState) -> Result<Hasher, ApiError> {
