@@ -184,7 +184,7 @@ impl Registry {
         declared_len: Option<u64>,
         body: BodyStream,
     ) -> Result<UploadState, ApiError> {
-        let guard = self.locks.lock(&lock_key(id)).await;
+        let guard = self.locks.lock(&lock_key(id)?).await;
         let state = self.upload(repo, id).await?;
         let expected = check_range(&state, range, declared_len)?;
         let this = Arc::clone(self);
@@ -208,7 +208,7 @@ impl Registry {
         declared_len: Option<u64>,
         body: BodyStream,
     ) -> Result<u64, ApiError> {
-        let guard = self.locks.lock(&lock_key(id)).await;
+        let guard = self.locks.lock(&lock_key(id)?).await;
         let state = self.upload(repo, id).await?;
         let expected = check_range(&state, range, declared_len)?;
         let this = Arc::clone(self);
@@ -260,7 +260,7 @@ impl Registry {
 
     /// Cancels a session (DELETE).
     pub async fn cancel(&self, repo: &RepositoryName, id: &str) -> Result<(), ApiError> {
-        let _guard = self.locks.lock(&lock_key(id)).await;
+        let _guard = self.locks.lock(&lock_key(id)?).await;
         let state = self.upload(repo, id).await?;
         self.discard_upload(&state.id).await;
         Ok(())
@@ -280,9 +280,17 @@ impl Registry {
     /// sessions and orphaned data files were purged.
     pub async fn purge_stale_uploads(&self, before: i64) -> Result<usize, StoreError> {
         let stale = self.meta.stale_uploads(before).await?;
+        let mut purged = 0;
         for id in &stale {
             let _guard = self.locks.lock(id.as_str()).await;
-            self.discard_upload(id).await;
+            // Look again under the lock: a request may have used the session meanwhile.
+            match self.meta.get_upload(id).await? {
+                Some(state) if state.updated_at < before => {
+                    self.discard_upload(id).await;
+                    purged += 1;
+                }
+                _ => {}
+            }
         }
         let mut orphans = 0;
         for (id, modified) in self.blobs.list_uploads().await? {
@@ -295,7 +303,7 @@ impl Registry {
                 orphans += 1;
             }
         }
-        Ok(stale.len() + orphans)
+        Ok(purged + orphans)
     }
 
     async fn write_chunk(
@@ -403,7 +411,7 @@ impl Registry {
             )
             .with_detail(json!({ "claimed": claimed.to_string(), "computed": actual.to_string(), "size": size })));
         }
-        self.blobs.commit_upload(id, &actual).await?;
+        self.blobs.commit_upload(id, &actual, size).await?;
         self.meta.commit_blob(repo, &actual, size, Some(id)).await?;
         metrics::counter!("bonded_blobs_committed_total").increment(1);
         Ok(size)
@@ -480,7 +488,7 @@ impl Registry {
 
     /// Validates and stores a manifest pushed to `repo:reference`.
     pub async fn put_manifest(
-        &self,
+        self: &Arc<Self>,
         repo: &RepositoryName,
         reference: &Reference,
         content_type: Option<&str>,
@@ -517,40 +525,51 @@ impl Registry {
             blobs: manifest.required_blobs().into_iter().cloned().collect(),
             manifests: manifest.required_manifests().into_iter().cloned().collect(),
         };
-        let tag = match reference {
-            Reference::Tag(t) => Some(t),
-            Reference::Digest(_) => None,
-        };
-        self.meta.put_manifest(repo, &record, tag).await?;
-        if let Some(tag) = tag {
-            self.cache.tag_changed(repo, tag);
-        }
-        metrics::counter!("bonded_manifests_pushed_total").increment(1);
-        Ok(PutManifestOutcome {
-            digest,
-            subject: record.subject,
+        let subject = record.subject.clone();
+        // The write and the cache invalidation run in their own task, so a client that hangs
+        // up while the write commits cannot leave the cache behind the database.
+        let this = Arc::clone(self);
+        let repo = repo.clone();
+        let tag = Self::tag_of(reference).cloned();
+        tokio::spawn(async move {
+            this.meta.put_manifest(&repo, &record, tag.as_ref()).await?;
+            if let Some(tag) = &tag {
+                this.cache.tag_changed(&repo, tag);
+            }
+            Ok::<(), ApiError>(())
         })
+        .await
+        .map_err(ApiError::internal)??;
+        metrics::counter!("bonded_manifests_pushed_total").increment(1);
+        Ok(PutManifestOutcome { digest, subject })
     }
 
     /// DELETE of a manifest: by digest removes the manifest (with its tags and its referrer
     /// entry); by tag removes only the tag.
     pub async fn delete_manifest(
-        &self,
+        self: &Arc<Self>,
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<(), ApiError> {
-        let deleted = match reference {
-            Reference::Digest(d) => {
-                let deleted = self.meta.delete_manifest(repo, d).await?;
-                self.cache.manifest_deleted(repo, d);
-                deleted
-            }
-            Reference::Tag(t) => {
-                let deleted = self.meta.delete_tag(repo, t).await?;
-                self.cache.tag_changed(repo, t);
-                deleted
-            }
-        };
+        // In its own task for the same reason as in `put_manifest`.
+        let this = Arc::clone(self);
+        let (repo, target) = (repo.clone(), reference.clone());
+        let deleted = tokio::spawn(async move {
+            Ok::<bool, ApiError>(match &target {
+                Reference::Digest(d) => {
+                    let deleted = this.meta.delete_manifest(&repo, d).await?;
+                    this.cache.manifest_deleted(&repo, d);
+                    deleted
+                }
+                Reference::Tag(t) => {
+                    let deleted = this.meta.delete_tag(&repo, t).await?;
+                    this.cache.tag_changed(&repo, t);
+                    deleted
+                }
+            })
+        })
+        .await
+        .map_err(ApiError::internal)??;
         if deleted {
             Ok(())
         } else {
@@ -598,10 +617,12 @@ impl Registry {
 }
 
 /// The lock of a session is keyed by its canonical id, so every spelling of one id (UUIDs
-/// parse case-insensitively) shares one lock with the purge.
-fn lock_key(id: &str) -> String {
+/// parse case-insensitively) shares one lock with the purge; ids that are not UUIDs are
+/// unknown sessions and never reach the lock map.
+fn lock_key(id: &str) -> Result<String, ApiError> {
     id.parse::<UploadId>()
-        .map_or_else(|_| id.to_owned(), |u| u.as_str().to_owned())
+        .map(|u| u.as_str().to_owned())
+        .map_err(|_| upload_unknown(id))
 }
 
 fn restore_hasher(state: &UploadState) -> Result<Hasher, ApiError> {

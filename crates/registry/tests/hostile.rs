@@ -343,3 +343,27 @@ mt_test!(extreme_content_ranges, {
     assert_eq!(reg.upload_offset(&location).await, Some(0));
     assert_healthy(&reg).await;
 });
+
+mt_test!(one_session_under_two_spellings_is_one_session, {
+    let reg = TestRegistry::start().await;
+    let location = reg.start_upload("spell").await;
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    let upper = location.replace(&id, &id.to_uppercase());
+    // The other spelling reaches the same session, and sees its progress.
+    let r = reg.patch(&upper, Some("0-4"), "hello").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        header(&r, "location"),
+        location,
+        "answers with the canonical location"
+    );
+    let r = reg.patch(&location, Some("0-4"), "HELLO").await;
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let r = reg.put_digest(&upper, sha256(b"hello"), "").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = reg
+        .get(&format!("/v2/spell/blobs/{}", sha256(b"hello")))
+        .await;
+    assert_eq!(r.bytes().await.unwrap(), &b"hello"[..]);
+    assert_healthy(&reg).await;
+});

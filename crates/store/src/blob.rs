@@ -75,9 +75,16 @@ pub trait BlobStore: Send + Sync + 'static {
         hasher: Hasher,
     ) -> Result<Box<dyn UploadWriter>, StoreError>;
 
-    /// Atomically turns a finished upload into the blob `digest`. The caller has verified the
-    /// digest. If the blob already exists the upload data is simply discarded.
-    async fn commit_upload(&self, id: &UploadId, digest: &Digest) -> Result<(), StoreError>;
+    /// Atomically turns a finished upload of `size` bytes into the blob `digest`. The caller
+    /// has verified the digest of the bytes it streamed; the upload data must hold exactly
+    /// `size` bytes (else [`StoreError::UploadTruncated`]). If the blob already exists with
+    /// that size the upload data is discarded; an existing file of another size is replaced.
+    async fn commit_upload(
+        &self,
+        id: &UploadId,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError>;
 
     /// Discards an upload's data. Missing data is not an error.
     async fn delete_upload(&self, id: &UploadId) -> Result<(), StoreError>;

@@ -74,6 +74,12 @@ impl FsBlobStore {
                 .await
                 .map_err(StoreError::io(&dir))?;
         }
+        if durability == Durability::Fsync {
+            let dirs = [root.clone(), root.join("blobs")];
+            tokio::task::spawn_blocking(move || dirs.iter().try_for_each(|d| sync_dir(d)))
+                .await
+                .map_err(|_| StoreError::WriterGone)??;
+        }
         Ok(FsBlobStore { root, durability })
     }
 
@@ -134,10 +140,18 @@ impl BlobStore for FsBlobStore {
 
     async fn create_upload(&self, id: &UploadId) -> Result<(), StoreError> {
         let path = self.upload_path(id);
-        tokio::fs::File::create(&path)
-            .await
-            .map_err(StoreError::io(&path))?;
-        Ok(())
+        let durability = self.durability;
+        tokio::task::spawn_blocking(move || {
+            File::create(&path).map_err(StoreError::io(&path))?;
+            if durability == Durability::Fsync
+                && let Some(dir) = path.parent()
+            {
+                sync_dir(dir)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
     }
 
     async fn append_upload(
@@ -165,11 +179,17 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
-    async fn commit_upload(&self, id: &UploadId, digest: &Digest) -> Result<(), StoreError> {
+    async fn commit_upload(
+        &self,
+        id: &UploadId,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), StoreError> {
         let from = self.upload_path(id);
         let to = self.blob_path(digest);
         let durability = self.durability;
-        tokio::task::spawn_blocking(move || commit(&from, &to, durability))
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || commit(&id, &from, &to, size, durability))
             .await
             .map_err(|_| StoreError::WriterGone)?
     }
@@ -313,21 +333,52 @@ fn write_behind(file: &File, window: (u64, u64), previous: Option<(u64, u64)>) {
 #[cfg(not(target_os = "linux"))]
 fn write_behind(_file: &File, _window: (u64, u64), _previous: Option<(u64, u64)>) {}
 
-fn commit(from: &Path, to: &Path, durability: Durability) -> Result<(), StoreError> {
-    let parent = to.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
-    if to.exists() {
-        // Content-addressed: identical bytes are already in place.
-        std::fs::remove_file(from).map_err(StoreError::io(from))?;
-        return Ok(());
+fn commit(
+    id: &str,
+    from: &Path,
+    to: &Path,
+    size: u64,
+    durability: Durability,
+) -> Result<(), StoreError> {
+    // The bytes in the file must be the bytes that were hashed: same length at least. (One
+    // writer per session is enforced above us; this guards against anything else.)
+    let actual = std::fs::metadata(from).map_err(StoreError::io(from))?.len();
+    if actual != size {
+        return Err(StoreError::UploadTruncated {
+            id: id.to_owned(),
+            expected: size,
+            actual,
+        });
     }
-    std::fs::rename(from, to).map_err(StoreError::io(to))?;
+    let parent = to.parent().unwrap_or(Path::new("."));
+    if !parent.exists() {
+        std::fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+        if durability == Durability::Fsync {
+            // The new prefix directory must itself be durable in its parent.
+            if let Some(grandparent) = parent.parent() {
+                sync_dir(grandparent)?;
+            }
+        }
+    }
+    match std::fs::metadata(to) {
+        // Content-addressed: identical bytes are already in place.
+        Ok(existing) if existing.len() == size => {
+            std::fs::remove_file(from).map_err(StoreError::io(from))?;
+        }
+        // Missing, or a file of the wrong size (never expected): put the verified bytes there.
+        _ => std::fs::rename(from, to).map_err(StoreError::io(to))?,
+    }
     if durability == Durability::Fsync {
-        File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(StoreError::io(parent))?;
+        // Also when the blob already existed: its rename may not have been synced yet.
+        sync_dir(parent)?;
     }
     Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StoreError::io(dir))
 }
 
 struct FsUploadWriter {

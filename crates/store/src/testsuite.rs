@@ -73,7 +73,17 @@ async fn upload_in_two_parts_then_commit(store: &dyn BlobStore) {
         None,
         "visible before commit"
     );
-    store.commit_upload(&id, &digest).await.expect("commit");
+    // The size must match the bytes in the upload.
+    assert!(
+        store
+            .commit_upload(&id, &digest, data.len() as u64 + 1)
+            .await
+            .is_err()
+    );
+    store
+        .commit_upload(&id, &digest, data.len() as u64)
+        .await
+        .expect("commit");
     assert_eq!(
         store.stat(&digest).await.expect("stat"),
         Some(data.len() as u64)
@@ -130,7 +140,7 @@ async fn append_discards_unrecorded_bytes(store: &dyn BlobStore) {
     let progress = w.finish().await.expect("finish");
     let digest = progress.hasher.finish();
     assert_eq!(digest, Digest::compute(Algorithm::Sha256, b"hello world"));
-    store.commit_upload(&id, &digest).await.expect("commit");
+    store.commit_upload(&id, &digest, 11).await.expect("commit");
     assert_eq!(read_all(store, &digest, None).await, b"hello world");
     store.delete(&digest).await.expect("delete");
 }
@@ -148,7 +158,7 @@ async fn commit_is_idempotent(store: &dyn BlobStore) {
             .await
             .expect("write");
         w.finish().await.expect("finish");
-        store.commit_upload(&id, &digest).await.expect("commit");
+        store.commit_upload(&id, &digest, 10).await.expect("commit");
     }
     assert_eq!(read_all(store, &digest, None).await, b"same bytes");
     store.delete(&digest).await.expect("delete");
