@@ -367,3 +367,52 @@ mt_test!(one_session_under_two_spellings_is_one_session, {
     assert_eq!(r.bytes().await.unwrap(), &b"hello"[..]);
     assert_healthy(&reg).await;
 });
+
+mt_test!(slow_uploads_hold_no_threads, {
+    // More trickling uploads than tokio's blocking pool has threads (512): an upload whose
+    // client is slow must not hold a thread, or every file operation would queue behind them.
+    let reg = TestRegistry::start().await;
+    const SLOW: usize = 600;
+    let mut streams = Vec::new();
+    for i in 0..SLOW {
+        let location = reg.start_upload(&format!("slow/s{i}")).await;
+        let mut s = TcpStream::connect(reg.addr).await.unwrap();
+        let head = format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx");
+        s.write_all(head.as_bytes()).await.unwrap();
+        streams.push(s);
+    }
+    // Keep them alive (one byte each, well inside the idle timeout) while a normal push and
+    // pull complete.
+    let keep_alive = tokio::spawn(async move {
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for s in &mut streams {
+                let _ = s.write_all(b"x").await;
+            }
+        }
+        streams
+    });
+    // Let every request reach its writer, then count threads: an idle upload holds none.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let threads: usize = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(
+        threads < SLOW / 2,
+        "{threads} threads while {SLOW} uploads wait for their clients"
+    );
+    let normal = async {
+        let (digest, _, layer) = reg.push_image("fast/app", "v1", "fast").await;
+        let r = reg.get(&format!("/v2/fast/app/blobs/{layer}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        digest
+    };
+    tokio::time::timeout(Duration::from_secs(3), normal)
+        .await
+        .expect("a normal push and pull complete while many slow uploads are open");
+    drop(keep_alive.await.unwrap());
+    assert_healthy(&reg).await;
+});

@@ -8,22 +8,22 @@
 //! <root>/uploads/<uuid>                            upload data being received
 //! ```
 //!
-//! Writes happen on a blocking thread fed through a bounded channel: the async side keeps
-//! receiving the next chunk while the previous one is hashed and written, and memory stays
-//! bounded by the channel capacity whatever the blob size. A blob becomes visible by
+//! Writes are batched: the async side gathers received chunks into a batch of about 1 MiB
+//! while the previous batch is hashed and written on a blocking thread. At most one batch is
+//! in flight per upload, so memory stays bounded whatever the blob size, and an upload whose
+//! client is idle holds no thread at all (thousands of slow clients cannot exhaust the
+//! blocking pool). A blob becomes visible by
 //! `rename(2)` of its upload file, which is atomic within one filesystem; with
 //! [`Durability::Fsync`] the data is synced before the rename and the directory after it.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use oci::{Digest, Hasher};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 
@@ -43,11 +43,11 @@ pub enum Durability {
 
 /// Chunks at least this large are written straight through; smaller ones are gathered.
 const WRITE_BUFFER: usize = 128 * 1024;
-/// Most bytes received but not yet hashed and written, per upload. Small enough that the
-/// writer never lags far behind the network (so the answer follows the last byte quickly)
-/// and that a chunk is usually still in cache when it is hashed.
-const BACKLOG_BYTES: usize = 4 << 20;
-const CHANNEL_CHUNKS: usize = 1024;
+/// Bytes gathered before a batch is handed to the writer thread. With one batch in flight and
+/// one filling, at most about two batches are held per upload: the writer never lags far
+/// behind the network (so the answer follows the last byte quickly), and a chunk is usually
+/// still in cache when it is hashed.
+const BATCH_BYTES: usize = 2 << 20;
 const READ_BUFFER: usize = 256 * 1024;
 /// With [`Durability::Fsync`], uploads are written behind in windows of this size: each full
 /// window is handed to the kernel for writeback and the window before it is waited for, so at
@@ -161,21 +161,24 @@ impl BlobStore for FsBlobStore {
         hasher: Hasher,
     ) -> Result<Box<dyn UploadWriter>, StoreError> {
         let path = self.upload_path(id);
-        let durability = self.durability;
         let id_string = id.as_str().to_owned();
-        let file = tokio::task::spawn_blocking(move || open_at(&path, &id_string, offset))
+        let open_path = path.clone();
+        let file = tokio::task::spawn_blocking(move || open_at(&open_path, &id_string, offset))
             .await
             .map_err(|_| StoreError::WriterGone)??;
-        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let backlog = Arc::new(Semaphore::new(BACKLOG_BYTES));
-        let path = self.upload_path(id);
-        let worker = tokio::task::spawn_blocking(move || {
-            write_loop(file, &path, offset, hasher, rx, durability)
-        });
         Ok(Box::new(FsUploadWriter {
-            tx: Some(tx),
-            backlog,
-            worker: Some(worker),
+            idle: Some(WriterState {
+                out: BufWriter::with_capacity(WRITE_BUFFER, file),
+                hasher,
+                written: offset,
+                window_start: offset,
+                previous_window: None,
+            }),
+            in_flight: None,
+            batch: Vec::new(),
+            batch_len: 0,
+            path,
+            durability: self.durability,
         }))
     }
 
@@ -266,38 +269,56 @@ fn open_at(path: &Path, id: &str, offset: u64) -> Result<File, StoreError> {
     Ok(file)
 }
 
-fn write_loop(
-    file: File,
+/// The open upload file and everything the writer knows about it.
+struct WriterState {
+    out: BufWriter<File>,
+    hasher: Hasher,
+    written: u64,
+    window_start: u64,
+    previous_window: Option<(u64, u64)>,
+}
+
+/// Hashes and writes one batch (on a blocking thread).
+fn write_batch(
+    mut state: WriterState,
+    batch: Vec<Bytes>,
     path: &Path,
-    offset: u64,
-    mut hasher: Hasher,
-    mut rx: mpsc::Receiver<(Bytes, OwnedSemaphorePermit)>,
     durability: Durability,
-) -> Result<UploadProgress, StoreError> {
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut written = offset;
-    let mut window_start = offset;
-    let mut previous_window: Option<(u64, u64)> = None;
-    while let Some((chunk, permit)) = rx.blocking_recv() {
-        hasher.update(&chunk);
-        out.write_all(&chunk).map_err(StoreError::io(path))?;
-        written += chunk.len() as u64;
-        drop(permit);
-        if durability == Durability::Fsync && written - window_start >= WRITE_BEHIND_WINDOW {
-            out.flush().map_err(StoreError::io(path))?;
-            let window = (window_start, written - window_start);
-            write_behind(out.get_ref(), window, previous_window);
-            previous_window = Some(window);
-            window_start = written;
+) -> Result<WriterState, StoreError> {
+    for chunk in batch {
+        state.hasher.update(&chunk);
+        state.out.write_all(&chunk).map_err(StoreError::io(path))?;
+        state.written += chunk.len() as u64;
+        if durability == Durability::Fsync
+            && state.written - state.window_start >= WRITE_BEHIND_WINDOW
+        {
+            state.out.flush().map_err(StoreError::io(path))?;
+            let window = (state.window_start, state.written - state.window_start);
+            write_behind(state.out.get_ref(), window, state.previous_window);
+            state.previous_window = Some(window);
+            state.window_start = state.written;
         }
     }
-    out.flush().map_err(StoreError::io(path))?;
+    Ok(state)
+}
+
+/// Flushes (and syncs) the upload file (on a blocking thread).
+fn finish_writes(
+    mut state: WriterState,
+    path: &Path,
+    durability: Durability,
+) -> Result<UploadProgress, StoreError> {
+    state.out.flush().map_err(StoreError::io(path))?;
     if durability == Durability::Fsync {
-        out.get_ref().sync_data().map_err(StoreError::io(path))?;
+        state
+            .out
+            .get_ref()
+            .sync_data()
+            .map_err(StoreError::io(path))?;
     }
     Ok(UploadProgress {
-        bytes_received: written,
-        hasher,
+        bytes_received: state.written,
+        hasher: state.hasher,
     })
 }
 
@@ -382,45 +403,57 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 struct FsUploadWriter {
-    tx: Option<mpsc::Sender<(Bytes, OwnedSemaphorePermit)>>,
-    /// Bytes allowed in flight between the request and the writer thread.
-    backlog: Arc<Semaphore>,
-    worker: Option<JoinHandle<Result<UploadProgress, StoreError>>>,
+    /// The state while no batch is being written.
+    idle: Option<WriterState>,
+    /// The batch being written, which returns the state when done.
+    in_flight: Option<JoinHandle<Result<WriterState, StoreError>>>,
+    batch: Vec<Bytes>,
+    batch_len: usize,
+    path: PathBuf,
+    durability: Durability,
 }
 
 impl FsUploadWriter {
-    async fn join(&mut self) -> Result<UploadProgress, StoreError> {
-        self.tx = None;
-        match self.worker.take() {
-            Some(worker) => worker.await.map_err(|_| StoreError::WriterGone)?,
-            None => Err(StoreError::WriterGone),
+    /// Waits for the batch in flight, if any, and returns the writer state.
+    async fn settle(&mut self) -> Result<WriterState, StoreError> {
+        if let Some(handle) = self.in_flight.take() {
+            return handle.await.map_err(|_| StoreError::WriterGone)?;
         }
+        self.idle.take().ok_or(StoreError::WriterGone)
+    }
+
+    /// Hands the gathered batch to a blocking thread once the previous one is done.
+    async fn dispatch(&mut self) -> Result<(), StoreError> {
+        let state = self.settle().await?;
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_len = 0;
+        let (path, durability) = (self.path.clone(), self.durability);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            write_batch(state, batch, &path, durability)
+        }));
+        Ok(())
     }
 }
 
 #[async_trait]
 impl UploadWriter for FsUploadWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        let Some(tx) = &self.tx else {
-            return Err(StoreError::WriterGone);
-        };
-        // A chunk larger than the whole backlog takes all of it.
-        let weight = chunk.len().clamp(1, BACKLOG_BYTES) as u32;
-        let permit = Arc::clone(&self.backlog)
-            .acquire_many_owned(weight)
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        if tx.send((chunk, permit)).await.is_ok() {
-            return Ok(());
+        self.batch_len += chunk.len();
+        self.batch.push(chunk);
+        if self.batch_len >= BATCH_BYTES {
+            self.dispatch().await?;
         }
-        // The worker stopped early: report its error.
-        match self.join().await {
-            Err(e) => Err(e),
-            Ok(_) => Err(StoreError::WriterGone),
-        }
+        Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<UploadProgress, StoreError> {
-        self.join().await
+        if !self.batch.is_empty() {
+            self.dispatch().await?;
+        }
+        let state = self.settle().await?;
+        let (path, durability) = (self.path.clone(), self.durability);
+        tokio::task::spawn_blocking(move || finish_writes(state, &path, durability))
+            .await
+            .map_err(|_| StoreError::WriterGone)?
     }
 }
