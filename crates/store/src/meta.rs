@@ -214,6 +214,6 @@ pub trait MetaStore: Send + Sync + 'static {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>, StoreError>;
 
-    /// Checks that the store answers (for `/healthz`).
+    /// Checks that the store answers reads and commits writes (for `/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

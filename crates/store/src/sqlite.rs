@@ -729,6 +729,13 @@ impl MetaStore for SqliteMetaStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        // Through the writer too: a healthy store must also be able to commit.
+        self.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }
