@@ -163,6 +163,16 @@ impl FromStr for Reference {
     }
 }
 
+impl Reference {
+    /// The tag, when the reference is one.
+    pub fn tag(&self) -> Option<&Tag> {
+        match self {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use oci::{Algorithm, Digest, MediaType, Reference, RepositoryName};
 use serde_json::{Value, json};
-use store::{ByteRange, UploadId, UploadState};
+use store::{ByteRange, Page, UploadId, UploadState};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::route::{self, Endpoint};
@@ -68,7 +68,7 @@ async fn handle(
     let registry = &app.registry;
     match (endpoint, method) {
         (Endpoint::Base, Method::GET | Method::HEAD) => {
-            Ok(json_response(StatusCode::OK, "{}".into(), &Method::GET))
+            Ok(json_response("{}".into(), "application/json"))
         }
         (Endpoint::Catalog, Method::GET) => catalog(registry, &req).await,
         (Endpoint::Manifest { name, reference }, m @ (Method::GET | Method::HEAD)) => {
@@ -143,20 +143,9 @@ fn repository(name: &str) -> Result<RepositoryName, ApiError> {
 }
 
 fn query(req: &Parts) -> Result<HashMap<String, String>, ApiError> {
-    let Some(q) = req.uri.query() else {
-        return Ok(HashMap::new());
-    };
-    serde_urlencoded_parse(q)
-}
-
-fn serde_urlencoded_parse(q: &str) -> Result<HashMap<String, String>, ApiError> {
-    axum::extract::Query::<HashMap<String, String>>::try_from_uri(
-        &format!("/?{q}")
-            .parse()
-            .map_err(|_| bad_query("malformed query string"))?,
-    )
-    .map(|axum::extract::Query(m)| m)
-    .map_err(|_| bad_query("malformed query string"))
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(&req.uri)
+        .map(|axum::extract::Query(m)| m)
+        .map_err(|_| bad_query("malformed query string"))
 }
 
 fn bad_query(message: &str) -> ApiError {
@@ -248,19 +237,25 @@ fn accepted() -> Response {
     (StatusCode::ACCEPTED, headers).into_response()
 }
 
-fn json_response(status: StatusCode, body: String, method: &Method) -> Response {
+fn json_response(body: String, content_type: &'static str) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, hv(&body.len().to_string()));
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        Body::from(body)
-    };
-    (status, headers, body).into_response()
+    (StatusCode::OK, headers, Body::from(body)).into_response()
+}
+
+/// A page of a listing (tags, catalog), with `Link` to the next page when there is one.
+fn listing_response(body: String, page: &Page, n: u32, path: &str) -> Response {
+    let mut response = json_response(body, "application/json");
+    if page.more
+        && n > 0
+        && let Some(last) = page.items.last()
+    {
+        response
+            .headers_mut()
+            .insert(header::LINK, link_header(path, n, last));
+    }
+    response
 }
 
 pub(crate) fn range_value(bytes_received: u64) -> String {
@@ -344,7 +339,6 @@ async fn start_upload(
         let declared = content_length(&req.headers)?;
         let body = body_stream(body, app.body_idle_timeout);
         registry
-            .clone()
             .monolithic(&repo, digest.clone(), declared, body)
             .await?;
         return Ok(blob_created(&repo, &digest));
@@ -385,7 +379,6 @@ async fn get_blob(
             RangeRequest::Ignore => None,
             RangeRequest::Satisfiable(r) => Some(r),
             RangeRequest::Unsatisfiable => {
-                out.insert(header::CONTENT_RANGE, hv(&format!("bytes */{size}")));
                 return Err(ApiError::new(
                     ErrorCode::BlobUnknown,
                     "requested range not satisfiable",
@@ -586,17 +579,12 @@ async fn tags(registry: &Registry, name: &str, req: &Parts) -> Result<Response, 
     let (n, last) = pagination(&q, registry.limits().max_page)?;
     let page = registry.tags(&repo, last.as_deref(), n).await?;
     let body = json!({ "name": repo.as_str(), "tags": page.items }).to_string();
-    let mut response = json_response(StatusCode::OK, body, &Method::GET);
-    if page.more
-        && n > 0
-        && let Some(last) = page.items.last()
-    {
-        response.headers_mut().insert(
-            header::LINK,
-            link_header(&format!("/v2/{repo}/tags/list"), n, last),
-        );
-    }
-    Ok(response)
+    Ok(listing_response(
+        body,
+        &page,
+        n,
+        &format!("/v2/{repo}/tags/list"),
+    ))
 }
 
 async fn catalog(registry: &Registry, req: &Parts) -> Result<Response, ApiError> {
@@ -604,16 +592,7 @@ async fn catalog(registry: &Registry, req: &Parts) -> Result<Response, ApiError>
     let (n, last) = pagination(&q, registry.limits().max_page)?;
     let page = registry.catalog(last.as_deref(), n).await?;
     let body = json!({ "repositories": page.items }).to_string();
-    let mut response = json_response(StatusCode::OK, body, &Method::GET);
-    if page.more
-        && n > 0
-        && let Some(last) = page.items.last()
-    {
-        response
-            .headers_mut()
-            .insert(header::LINK, link_header("/v2/_catalog", n, last));
-    }
-    Ok(response)
+    Ok(listing_response(body, &page, n, "/v2/_catalog"))
 }
 
 async fn referrers(
@@ -657,11 +636,7 @@ async fn referrers(
         "manifests": manifests,
     })
     .to_string();
-    let mut response = json_response(StatusCode::OK, body, &Method::GET);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
-    );
+    let mut response = json_response(body, MediaType::OciIndex.as_str());
     if artifact_type.is_some() {
         response.headers_mut().insert(
             OCI_FILTERS_APPLIED,

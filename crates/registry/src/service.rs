@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use oci::{Algorithm, Digest, Hasher, Manifest, Reference, RepositoryName, Tag};
+use oci::{Algorithm, Digest, Hasher, Manifest, Reference, RepositoryName};
 use serde_json::json;
 use store::{
     BlobBody, BlobStore, ByteRange, ManifestRecord, MetaStore, NewUpload, Page, Referrer,
@@ -169,10 +169,28 @@ impl Registry {
     /// The session `id` of `repo`, or `BLOB_UPLOAD_UNKNOWN`.
     pub async fn upload(&self, repo: &RepositoryName, id: &str) -> Result<UploadState, ApiError> {
         let parsed: UploadId = id.parse().map_err(|_| upload_unknown(id))?;
-        match self.meta.get_upload(&parsed).await? {
+        self.session(repo, &parsed).await
+    }
+
+    async fn session(&self, repo: &RepositoryName, id: &UploadId) -> Result<UploadState, ApiError> {
+        match self.meta.get_upload(id).await? {
             Some(state) if &state.repository == repo => Ok(state),
-            _ => Err(upload_unknown(id)),
+            _ => Err(upload_unknown(id.as_str())),
         }
+    }
+
+    /// Takes the session's lock, then reads it. The lock is keyed by the canonical id, so
+    /// every spelling of one id (UUIDs parse case-insensitively) shares one lock with the
+    /// purge; ids that are not UUIDs are unknown sessions and never reach the lock map.
+    async fn lock_session(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<(UploadLockGuard, UploadState), ApiError> {
+        let parsed: UploadId = id.parse().map_err(|_| upload_unknown(id))?;
+        let guard = self.locks.lock(parsed.as_str()).await;
+        let state = self.session(repo, &parsed).await?;
+        Ok((guard, state))
     }
 
     /// Appends a chunk (PATCH). `range` is the chunk's `Content-Range`, if sent.
@@ -184,8 +202,7 @@ impl Registry {
         declared_len: Option<u64>,
         body: BodyStream,
     ) -> Result<UploadState, ApiError> {
-        let guard = self.locks.lock(&lock_key(id)?).await;
-        let state = self.upload(repo, id).await?;
+        let (guard, state) = self.lock_session(repo, id).await?;
         let expected = check_range(&state, range, declared_len)?;
         let this = Arc::clone(self);
         // The task owns the lock guard: see the module header.
@@ -208,8 +225,7 @@ impl Registry {
         declared_len: Option<u64>,
         body: BodyStream,
     ) -> Result<u64, ApiError> {
-        let guard = self.locks.lock(&lock_key(id)?).await;
-        let state = self.upload(repo, id).await?;
+        let (guard, state) = self.lock_session(repo, id).await?;
         let expected = check_range(&state, range, declared_len)?;
         let this = Arc::clone(self);
         let repo = repo.clone();
@@ -260,8 +276,7 @@ impl Registry {
 
     /// Cancels a session (DELETE).
     pub async fn cancel(&self, repo: &RepositoryName, id: &str) -> Result<(), ApiError> {
-        let _guard = self.locks.lock(&lock_key(id)?).await;
-        let state = self.upload(repo, id).await?;
+        let (_guard, state) = self.lock_session(repo, id).await?;
         self.discard_upload(&state.id).await;
         Ok(())
     }
@@ -334,10 +349,7 @@ impl Registry {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
-                    failure = Some(
-                        ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string())
-                            .with_status(http::StatusCode::BAD_REQUEST),
-                    );
+                    failure = Some(ApiError::new(ErrorCode::BlobUploadInvalid, e.to_string()));
                     break;
                 }
             };
@@ -482,7 +494,7 @@ impl Registry {
             Reference::Digest(digest) => self.meta.manifest_by_digest(repo, digest).await?,
         };
         let found = found.ok_or_else(|| manifest_unknown(reference))?;
-        self.cache.fill(seen, repo, Self::tag_of(reference), &found);
+        self.cache.fill(seen, repo, reference.tag(), &found);
         Ok(found)
     }
 
@@ -530,7 +542,7 @@ impl Registry {
         // up while the write commits cannot leave the cache behind the database.
         let this = Arc::clone(self);
         let repo = repo.clone();
-        let tag = Self::tag_of(reference).cloned();
+        let tag = reference.tag().cloned();
         tokio::spawn(async move {
             this.meta.put_manifest(&repo, &record, tag.as_ref()).await?;
             if let Some(tag) = &tag {
@@ -606,23 +618,6 @@ impl Registry {
     ) -> Result<Vec<Referrer>, ApiError> {
         Ok(self.meta.referrers(repo, subject, artifact_type).await?)
     }
-
-    /// The tag named by a reference, if it is one.
-    pub fn tag_of(reference: &Reference) -> Option<&Tag> {
-        match reference {
-            Reference::Tag(t) => Some(t),
-            Reference::Digest(_) => None,
-        }
-    }
-}
-
-/// The lock of a session is keyed by its canonical id, so every spelling of one id (UUIDs
-/// parse case-insensitively) shares one lock with the purge; ids that are not UUIDs are
-/// unknown sessions and never reach the lock map.
-fn lock_key(id: &str) -> Result<String, ApiError> {
-    id.parse::<UploadId>()
-        .map(|u| u.as_str().to_owned())
-        .map_err(|_| upload_unknown(id))
 }
 
 fn restore_hasher(state: &UploadState) -> Result<Hasher, ApiError> {

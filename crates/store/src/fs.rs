@@ -8,7 +8,7 @@
 //! <root>/uploads/<uuid>                            upload data being received
 //! ```
 //!
-//! Writes are batched: the async side gathers received chunks into a batch of about 1 MiB
+//! Writes are batched: the async side gathers received chunks into a batch of 2 MiB
 //! while the previous batch is hashed and written on a blocking thread. At most one batch is
 //! in flight per upload, so memory stays bounded whatever the blob size, and an upload whose
 //! client is idle holds no thread at all (thousands of slow clients cannot exhaust the

@@ -137,6 +137,28 @@ impl SqliteMetaStore {
         Ok(SqliteMetaStore { write, read, jobs })
     }
 
+    /// Runs `sql`, a `DELETE … WHERE repository = ? AND <key> = ?`, as one write; returns
+    /// whether a row went.
+    async fn delete_keyed(
+        &self,
+        sql: &'static str,
+        repo: &RepositoryName,
+        key: String,
+    ) -> Result<bool, StoreError> {
+        let repo = repo.to_string();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(sql)
+                    .bind(&repo)
+                    .bind(&key)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            })
+        })
+        .await
+    }
+
     /// Runs `op` as one write of the next group commit and returns its result once that group
     /// is durable.
     async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
@@ -198,6 +220,13 @@ fn digests_json(digests: &[Digest]) -> String {
     )
     .to_string()
 }
+
+/// Size of a blob linked in a repository (binds: repository, digest).
+const LINKED_BLOB_SIZE: &str = "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+     WHERE rb.repository = ? AND rb.digest = ?";
+/// Size of a blob linked in any repository (binds: digest).
+const ANY_BLOB_SIZE: &str = "SELECT b.size FROM blobs b WHERE b.digest = ? \
+     AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)";
 
 async fn ensure_repository(
     conn: &mut SqliteConnection,
@@ -289,25 +318,19 @@ impl MetaStore for SqliteMetaStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>, StoreError> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
-             WHERE rb.repository = ? AND rb.digest = ?",
-        )
-        .bind(repo.as_str())
-        .bind(digest.to_string())
-        .fetch_optional(&self.read)
-        .await?;
+        let size: Option<i64> = sqlx::query_scalar(LINKED_BLOB_SIZE)
+            .bind(repo.as_str())
+            .bind(digest.to_string())
+            .fetch_optional(&self.read)
+            .await?;
         Ok(size.map(|s| s as u64))
     }
 
     async fn any_blob(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM blobs b WHERE b.digest = ? \
-             AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)",
-        )
-        .bind(digest.to_string())
-        .fetch_optional(&self.read)
-        .await?;
+        let size: Option<i64> = sqlx::query_scalar(ANY_BLOB_SIZE)
+            .bind(digest.to_string())
+            .fetch_optional(&self.read)
+            .await?;
         Ok(size.map(|s| s as u64))
     }
 
@@ -327,8 +350,7 @@ impl MetaStore for SqliteMetaStore {
                 let size: Option<i64> = match &from {
                     Some(from) => {
                         sqlx::query_scalar(
-                            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
-                             WHERE rb.repository = ? AND rb.digest = ?",
+                            LINKED_BLOB_SIZE,
                         )
                         .bind(from)
                         .bind(&digest)
@@ -337,8 +359,7 @@ impl MetaStore for SqliteMetaStore {
                     }
                     None => {
                         sqlx::query_scalar(
-                            "SELECT b.size FROM blobs b WHERE b.digest = ? \
-                             AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)",
+                            ANY_BLOB_SIZE,
                         )
                         .bind(&digest)
                         .fetch_optional(&mut *conn)
@@ -370,18 +391,11 @@ impl MetaStore for SqliteMetaStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, StoreError> {
-        let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.write(move |conn| {
-            Box::pin(async move {
-                let done =
-                    sqlx::query("DELETE FROM repository_blobs WHERE repository = ? AND digest = ?")
-                        .bind(&repo)
-                        .bind(&digest)
-                        .execute(&mut *conn)
-                        .await?;
-                Ok(done.rows_affected() > 0)
-            })
-        })
+        self.delete_keyed(
+            "DELETE FROM repository_blobs WHERE repository = ? AND digest = ?",
+            repo,
+            digest.to_string(),
+        )
         .await
     }
 
@@ -628,34 +642,22 @@ impl MetaStore for SqliteMetaStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, StoreError> {
-        let (repo, digest) = (repo.to_string(), digest.to_string());
         // Tags and reference rows go with it through ON DELETE CASCADE; the referrer entry is
         // the row's own `subject` column.
-        self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query("DELETE FROM manifests WHERE repository = ? AND digest = ?")
-                    .bind(&repo)
-                    .bind(&digest)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected() > 0)
-            })
-        })
+        self.delete_keyed(
+            "DELETE FROM manifests WHERE repository = ? AND digest = ?",
+            repo,
+            digest.to_string(),
+        )
         .await
     }
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool, StoreError> {
-        let (repo, tag) = (repo.to_string(), tag.to_string());
-        self.write(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query("DELETE FROM tags WHERE repository = ? AND name = ?")
-                    .bind(&repo)
-                    .bind(&tag)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(done.rows_affected() > 0)
-            })
-        })
+        self.delete_keyed(
+            "DELETE FROM tags WHERE repository = ? AND name = ?",
+            repo,
+            tag.to_string(),
+        )
         .await
     }
 
