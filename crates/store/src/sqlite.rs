@@ -228,6 +228,25 @@ const LINKED_BLOB_SIZE: &str = "SELECT b.size FROM repository_blobs rb JOIN blob
 const ANY_BLOB_SIZE: &str = "SELECT b.size FROM blobs b WHERE b.digest = ? \
      AND EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)";
 
+/// Makes `digest` visible in `repo` (idempotent).
+async fn link_blob(
+    conn: &mut SqliteConnection,
+    repo: &str,
+    digest: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository, digest, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(repo)
+    .bind(digest)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn ensure_repository(
     conn: &mut SqliteConnection,
     repo: &str,
@@ -292,15 +311,7 @@ impl MetaStore for SqliteMetaStore {
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO repository_blobs (repository, digest, created_at) VALUES (?, ?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&repo)
-                .bind(&digest)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                link_blob(conn, &repo, &digest, now).await?;
                 if let Some(id) = upload {
                     sqlx::query("DELETE FROM uploads WHERE id = ?")
                         .bind(id)
@@ -349,21 +360,17 @@ impl MetaStore for SqliteMetaStore {
             Box::pin(async move {
                 let size: Option<i64> = match &from {
                     Some(from) => {
-                        sqlx::query_scalar(
-                            LINKED_BLOB_SIZE,
-                        )
-                        .bind(from)
-                        .bind(&digest)
-                        .fetch_optional(&mut *conn)
-                        .await?
+                        sqlx::query_scalar(LINKED_BLOB_SIZE)
+                            .bind(from)
+                            .bind(&digest)
+                            .fetch_optional(&mut *conn)
+                            .await?
                     }
                     None => {
-                        sqlx::query_scalar(
-                            ANY_BLOB_SIZE,
-                        )
-                        .bind(&digest)
-                        .fetch_optional(&mut *conn)
-                        .await?
+                        sqlx::query_scalar(ANY_BLOB_SIZE)
+                            .bind(&digest)
+                            .fetch_optional(&mut *conn)
+                            .await?
                     }
                 };
                 let Some(size) = size else {
@@ -371,15 +378,7 @@ impl MetaStore for SqliteMetaStore {
                 };
                 let now = now();
                 ensure_repository(conn, &repo, now).await?;
-                sqlx::query(
-                    "INSERT INTO repository_blobs (repository, digest, created_at) VALUES (?, ?, ?) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&repo)
-                .bind(&digest)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                link_blob(conn, &repo, &digest, now).await?;
                 Ok(Some(size as u64))
             })
         })
