@@ -2,6 +2,7 @@
 //! the library crates; no business logic lives here.
 
 mod config;
+mod scan_cmd;
 mod serve;
 
 use std::io::IsTerminal;
@@ -27,12 +28,22 @@ struct Cli {
 enum Command {
     /// Run the registry (OCI Distribution 1.1) with no setup: blobs and SQLite in one directory.
     Serve(Overrides),
+    /// Scan an image for vulnerable packages: an OCI layout, a docker-archive or a registry.
+    Scan(scan_cmd::ScanArgs),
+    /// Write an image's SBOM (CycloneDX 1.6 or SPDX 2.3 JSON).
+    Sbom(scan_cmd::SbomArgs),
+    /// Build and inspect the offline vulnerability DB.
+    #[command(subcommand)]
+    Db(scan_cmd::DbCommand),
 }
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
+        Command::Scan(args) => exit(scan_cmd::scan(&args)),
+        Command::Sbom(args) => exit(scan_cmd::sbom(&args)),
+        Command::Db(command) => exit(scan_cmd::db(&command)),
         Command::Serve(overrides) => {
             let config = match Config::load(&overrides) {
                 Ok(c) => c,
@@ -60,6 +71,18 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Maps a CLI command's result to the process exit code: its own code, or 1 with the error
+/// chain on standard error.
+fn exit(result: anyhow::Result<u8>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("bonded: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

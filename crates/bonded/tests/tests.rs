@@ -8,5 +8,7 @@ mod support;
 
 /// skopeo, podman and oras against a running `bonded serve`.
 mod clients;
+/// `bonded scan`, `bonded sbom` and `bonded db`.
+mod scan;
 /// `bonded serve` configuration, TLS, graceful shutdown and kill -9.
 mod serve;

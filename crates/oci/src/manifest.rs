@@ -214,6 +214,29 @@ impl Manifest {
             ManifestKind::Index { .. } => None,
         })
     }
+
+    /// Whether this is a container image (something that runs, so something to scan): an
+    /// image manifest with no `artifactType`, an image config (OCI or Docker), and only
+    /// filesystem layers. Signatures, attestations and SBOMs stored as manifests are not.
+    pub fn is_container_image(&self) -> bool {
+        const CONFIGS: [&str; 2] = [
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.docker.container.image.v1+json",
+        ];
+        let ManifestKind::Image { config, layers } = &self.kind else {
+            return false;
+        };
+        self.artifact_type.is_none()
+            && CONFIGS.contains(&config.media_type.as_str())
+            && layers.iter().all(|l| is_filesystem_layer(&l.media_type))
+    }
+}
+
+/// OCI `application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]` (and the non-distributable
+/// variants) and Docker's `rootfs.diff.tar[.gzip]` (and foreign) layer types.
+fn is_filesystem_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.")
 }
 
 fn has_urls(d: &Descriptor) -> bool {
@@ -257,6 +280,25 @@ mod tests {
             m.effective_artifact_type(),
             Some("application/vnd.oci.image.config.v1+json")
         );
+    }
+
+    #[test]
+    fn container_images_are_told_from_artifacts() {
+        let parse = |text: &str| {
+            Manifest::parse(Some(MediaType::OciManifest.as_str()), text.as_bytes()).unwrap()
+        };
+        assert!(parse(&image("")).is_container_image());
+        assert!(
+            !parse(&image(r#","artifactType":"application/vnd.example+json""#))
+                .is_container_image()
+        );
+        // A cosign signature: image config, but a simple-signing payload as its layer.
+        let sig = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":2}},
+            "layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{D2}","size":16}}]}}"#
+        );
+        assert!(!parse(&sig).is_container_image());
     }
 
     #[test]

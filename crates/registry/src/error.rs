@@ -178,6 +178,20 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.errors.first().map(|e| e.code).unwrap_or("UNKNOWN")
     }
+
+    /// One line for logs and background jobs (never for clients): the code, the message and,
+    /// for an internal fault, what went wrong inside.
+    pub fn describe(&self) -> String {
+        let message = self
+            .errors
+            .first()
+            .map(|e| e.message.as_str())
+            .unwrap_or_default();
+        match &self.internal {
+            Some(internal) => format!("{}: {message} ({internal})", self.code()),
+            None => format!("{}: {message}", self.code()),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -536,6 +536,7 @@ impl Registry {
             annotations,
             blobs: manifest.required_blobs().into_iter().cloned().collect(),
             manifests: manifest.required_manifests().into_iter().cloned().collect(),
+            scan: manifest.is_container_image(),
         };
         let subject = record.subject.clone();
         // The write and the cache invalidation run in their own task, so a client that hangs

@@ -17,6 +17,7 @@ mod blob;
 mod error;
 mod fs;
 mod meta;
+pub mod scanning;
 mod sqlite;
 pub mod testsuite;
 
@@ -27,4 +28,5 @@ pub use meta::{
     ManifestRecord, MetaStore, NewUpload, Page, PutManifestError, Referrer, StoredManifest,
     UploadId, UploadState,
 };
+pub use scanning::{ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
 pub use sqlite::SqliteMetaStore;

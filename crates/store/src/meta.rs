@@ -77,6 +77,8 @@ pub struct ManifestRecord {
     pub blobs: Vec<Digest>,
     /// Manifests that must exist in the repository.
     pub manifests: Vec<Digest>,
+    /// Queue a scan of this manifest in the same transaction (an image manifest).
+    pub scan: bool,
 }
 
 /// Why a manifest could not be stored.

@@ -27,6 +27,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_scan.rs"]
+mod scan_impl;
+
 use crate::Durability;
 use crate::error::StoreError;
 use crate::meta::{
@@ -549,6 +552,18 @@ impl MetaStore for SqliteMetaStore {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
+                    if manifest.scan {
+                        // The outbox: the job commits with the manifest or not at all.
+                        sqlx::query(
+                            "INSERT INTO scan_jobs (manifest_digest, repository, state, attempts, queued_at) \
+                             VALUES (?, ?, 'pending', 0, ?) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&digest)
+                        .bind(&repo)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     for (list, kind) in [(&blobs, "blob"), (&manifests, "manifest")] {
                         sqlx::query(
                             "INSERT INTO manifest_references (repository, manifest_digest, target_digest, kind) \

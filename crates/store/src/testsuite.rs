@@ -303,6 +303,7 @@ fn record(
         annotations: Some(r#"{"k":"v"}"#.into()),
         blobs,
         manifests: Vec::new(),
+        scan: artifact_type.is_none(),
     }
 }
 

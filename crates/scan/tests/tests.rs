@@ -1,0 +1,10 @@
+//! The scan crate's integration tests, linked into one binary.
+
+mod binaries;
+mod e2e;
+mod hostile;
+mod import;
+mod remote;
+mod rpmdb;
+mod support;
+mod versions;
