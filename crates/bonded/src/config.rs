@@ -19,6 +19,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub scan: ScanConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +63,34 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// `[scan]`: the background scanner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Scan every pushed image (inventory, SBOM referrer, and findings when `db` is set).
+    pub enabled: bool,
+    /// The vulnerability DB (`bonded db build` / `bonded db update`). A replaced file is
+    /// picked up within `db_check_secs`, or at once on SIGHUP.
+    pub db: Option<PathBuf>,
+    pub db_check_secs: u64,
+    /// Layers read at the same time for one image.
+    pub threads: usize,
+    /// Bounds on what one layer may cost.
+    pub limits: scan::limits::Limits,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            enabled: true,
+            db: None,
+            db_check_secs: 10,
+            threads: 2,
+            limits: scan::limits::Limits::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -78,6 +107,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            scan: ScanConfig::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Durability, TlsConfig};
+use events::scan_worker::{ScanWorker, ScanWorkerConfig};
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let durability = match config.storage.durability {
@@ -39,12 +40,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(meta.clone()),
         Limits::default(),
     ));
+    let worker = config.scan.enabled.then(|| {
+        ScanWorker::new(
+            Arc::clone(&registry),
+            Arc::new(meta.clone()),
+            ScanWorkerConfig {
+                db_path: config.scan.db.clone(),
+                limits: config.scan.limits,
+                db_check: Duration::from_secs(config.scan.db_check_secs.max(1)),
+                threads: config.scan.threads.max(1),
+                ..ScanWorkerConfig::default()
+            },
+        )
+    });
+    let worker_task = worker.as_ref().map(ScanWorker::spawn);
+    let reload = tokio::spawn(reload_on_sighup(worker.clone()));
+    let management = api::router(api::ApiState {
+        meta: Arc::new(meta.clone()),
+        scans: Arc::new(meta.clone()),
+        worker: worker.clone(),
+    })
+    .layer(axum::middleware::from_fn(registry::observe::observe));
     let router = registry::router(
         Arc::clone(&registry),
         HttpOptions {
             body_idle_timeout: Duration::from_secs(config.http.body_idle_timeout_secs),
         },
-    );
+    )
+    .merge(management);
     let tls = match &config.tls {
         Some(tls) => Some(tls_acceptor(tls)?),
         None => None,
@@ -134,6 +157,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     drop(listener);
     purge.abort();
+    reload.abort();
+    if let Some(task) = worker_task {
+        task.abort();
+    }
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     tracing::info!(
         grace_secs = grace.as_secs(),
@@ -192,6 +219,25 @@ async fn shutdown_signal() {
         () = ctrl_c => tracing::info!("SIGINT received"),
         () = terminate => tracing::info!("SIGTERM received"),
     }
+}
+
+/// SIGHUP: check the vulnerability DB file now instead of at the next periodic check.
+async fn reload_on_sighup(worker: Option<Arc<ScanWorker>>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received: checking the vulnerability DB");
+            if let Some(w) = &worker {
+                w.reload_db();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = worker;
 }
 
 /// Purges upload sessions idle for longer than `expiry_secs`, every ten minutes.

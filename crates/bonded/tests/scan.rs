@@ -78,7 +78,7 @@ fn setup() -> Fixture {
     }
 }
 
-fn validate(schema: &str, document: &str) {
+pub fn validate(schema: &str, document: &str) {
     require("python3");
     let out = Command::new("python3")
         .arg(fixtures().join("../scripts/validate_json.py"))

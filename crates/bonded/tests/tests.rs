@@ -8,6 +8,8 @@ mod support;
 
 /// skopeo, podman and oras against a running `bonded serve`.
 mod clients;
+/// Scanning inside `bonded serve`: the worker, the API, re-matching.
+mod registry_scan;
 /// `bonded scan`, `bonded sbom` and `bonded db`.
 mod scan;
 /// `bonded serve` configuration, TLS, graceful shutdown and kill -9.

@@ -101,6 +101,16 @@ struct LoadedDb {
     fingerprint: Fingerprint,
 }
 
+/// What one scan did, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanDone {
+    pub layers: usize,
+    /// Layers whose inventory came from the per-layer cache.
+    pub reused: usize,
+    pub packages: usize,
+    pub findings: usize,
+}
+
 /// Counts from one re-match of every stored inventory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RematchStats {
@@ -205,11 +215,22 @@ impl ScanWorker {
                 Ok(Some(job)) => {
                     let started = Instant::now();
                     let outcome = self.scan(&job).await;
-                    if let Err(reason) = &outcome {
-                        tracing::warn!(manifest = %job.manifest_digest, repository = %job.repository, %reason, "scan failed");
-                    } else {
-                        tracing::info!(manifest = %job.manifest_digest, repository = %job.repository, elapsed_ms = started.elapsed().as_millis() as u64, "scan done");
+                    match &outcome {
+                        Err(reason) => {
+                            tracing::warn!(manifest = %job.manifest_digest, repository = %job.repository, %reason, "scan failed")
+                        }
+                        Ok(done) => tracing::info!(
+                            manifest = %job.manifest_digest,
+                            repository = %job.repository,
+                            layers = done.layers,
+                            reused = done.reused,
+                            packages = done.packages,
+                            findings = done.findings,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "scan done"
+                        ),
                     }
+                    let outcome = outcome.map(drop);
                     if let Err(e) = self
                         .scans
                         .finish_scan_job(&job.manifest_digest, outcome, now())
@@ -261,7 +282,7 @@ impl ScanWorker {
     }
 
     /// Scans one image manifest end to end.
-    pub async fn scan(&self, job: &ScanJob) -> Result<(), String> {
+    pub async fn scan(&self, job: &ScanJob) -> Result<ScanDone, String> {
         let repo = RepositoryName::from_str(&job.repository).map_err(|e| e.to_string())?;
         let digest = Digest::from_str(&job.manifest_digest).map_err(|e| e.to_string())?;
         let stored = self
@@ -334,7 +355,6 @@ impl ScanWorker {
                 ));
             }
         }
-        tracing::debug!(manifest = %digest, layers = image.layers.len(), reused, packages = inventory.packages.len(), "inventory built");
 
         let (findings, db_version) = self.match_one(&inventory, &job.manifest_digest).await?;
         let row = ScanResultRow {
@@ -366,7 +386,13 @@ impl ScanWorker {
             &image,
             &inventory,
         )
-        .await
+        .await?;
+        Ok(ScanDone {
+            layers: image.layers.len(),
+            reused,
+            packages: inventory.packages.len(),
+            findings: findings.map_or(0, |f| f.len()),
+        })
     }
 
     async fn cached_fragment(&self, blob_digest: &str) -> Option<LayerFragment> {

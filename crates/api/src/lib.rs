@@ -1,0 +1,296 @@
+//! `api`: the management REST API under `/api/v1`. Handlers read through the store traits
+//! and ask workers to act; they never touch storage files or run scans themselves.
+//!
+//! - `GET /api/v1/repositories/<name>/manifests/<digest>/scan`: the scan of an image (status
+//!   `pending`, `running`, `done` or `failed` with its reason; the DB version; counts by
+//!   severity; findings; what changed at the last re-matches). For an index, the scans of its
+//!   children.
+//! - `POST` to the same path queues a rescan (of every child, for an index): `202`.
+//!
+//! Errors use the registry's JSON shape, `{"errors": [{"code", "message"}]}`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use events::scan_worker::ScanWorker;
+use oci::{Digest, Manifest, ManifestKind, RepositoryName};
+use scan::matcher::Finding;
+use scan::model::Inventory;
+use scan::report::purl::package_purl;
+use serde_json::{Value, json};
+use store::{MetaStore, ScanStore};
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct ApiState {
+    pub meta: Arc<dyn MetaStore>,
+    pub scans: Arc<dyn ScanStore>,
+    pub worker: Option<Arc<ScanWorker>>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/repositories/{*rest}",
+            get(get_scan).post(post_scan),
+        )
+        .with_state(state)
+}
+
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "management API internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"errors": [{"code": self.code, "message": self.message}]});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// `<name>/manifests/<digest>/scan`, split from the right since names contain `/`.
+fn parse_scan_path(rest: &str) -> Result<(RepositoryName, Digest), ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API endpoint");
+    let rest = rest.strip_suffix("/scan").ok_or_else(not_found)?;
+    let (name, digest) = rest.rsplit_once("/manifests/").ok_or_else(not_found)?;
+    let name = RepositoryName::from_str(name)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", e.to_string()))?;
+    let digest = Digest::from_str(digest)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e.to_string()))?;
+    Ok((name, digest))
+}
+
+/// The manifest, parsed, or 404.
+async fn manifest(
+    state: &ApiState,
+    name: &RepositoryName,
+    digest: &Digest,
+) -> Result<Manifest, ApiError> {
+    let stored = state
+        .meta
+        .manifest_by_digest(name, digest)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                format!("{name} has no manifest {digest}"),
+            )
+        })?;
+    Manifest::parse(Some(&stored.media_type), &stored.content).map_err(ApiError::internal)
+}
+
+async fn get_scan(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+) -> Result<Response, ApiError> {
+    let (name, digest) = parse_scan_path(&rest)?;
+    let manifest = manifest(&state, &name, &digest).await?;
+    if let ManifestKind::Index { manifests } = &manifest.kind {
+        let mut children = Vec::new();
+        for child in manifests {
+            let mut entry = image_scan(&state, &child.digest.to_string(), false).await?;
+            if let Some(platform) = &child.platform {
+                entry["platform"] = platform.clone();
+            }
+            children.push(entry);
+        }
+        let status = aggregate(&children);
+        return Ok(axum::Json(json!({
+            "repository": name.to_string(),
+            "digest": digest.to_string(),
+            "status": status,
+            "manifests": children,
+        }))
+        .into_response());
+    }
+    if !manifest.is_container_image() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SCAN_UNKNOWN",
+            format!(
+                "{digest} is not a container image (an artifact such as a signature or an SBOM); it is not scanned"
+            ),
+        ));
+    }
+    let mut body = image_scan(&state, &digest.to_string(), true).await?;
+    body["repository"] = json!(name.to_string());
+    Ok(axum::Json(body).into_response())
+}
+
+/// The status of an index: failed if any child failed, else the least advanced child's.
+fn aggregate(children: &[Value]) -> &'static str {
+    let statuses: Vec<&str> = children
+        .iter()
+        .filter_map(|c| c["status"].as_str())
+        .collect();
+    if statuses.contains(&"failed") {
+        "failed"
+    } else if statuses.contains(&"pending") || statuses.contains(&"not_scanned") {
+        "pending"
+    } else if statuses.contains(&"running") {
+        "running"
+    } else {
+        "done"
+    }
+}
+
+/// One image's scan: the job's state and, when there is a result, the result.
+async fn image_scan(
+    state: &ApiState,
+    digest: &str,
+    with_findings: bool,
+) -> Result<Value, ApiError> {
+    let job = state
+        .scans
+        .scan_job(digest)
+        .await
+        .map_err(ApiError::internal)?;
+    let result = state
+        .scans
+        .scan_result(digest)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut body = json!({
+        "digest": digest,
+        "status": job.as_ref().map_or("not_scanned", |j| j.state.as_str()),
+    });
+    if let Some(job) = &job {
+        body["reason"] = json!(job.reason);
+        body["attempts"] = json!(job.attempts);
+        body["queued_at"] = json!(job.queued_at);
+        body["finished_at"] = json!(job.finished_at);
+    }
+    let Some(result) = result else {
+        return Ok(body);
+    };
+    body["db_version"] = json!(result.db_version);
+    body["scanned_at"] = json!(result.scanned_at);
+    body["matched_at"] = json!(result.matched_at);
+    body["counts"] = result
+        .summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    if !with_findings {
+        return Ok(body);
+    }
+    let inventory: Inventory =
+        serde_json::from_str(&result.inventory).map_err(ApiError::internal)?;
+    let findings: Vec<Finding> = match result.findings.as_deref() {
+        Some(f) => serde_json::from_str(f).map_err(ApiError::internal)?,
+        None => Vec::new(),
+    };
+    body["packages"] = json!(inventory.packages.len());
+    body["distro"] = json!(inventory.distro);
+    body["layers"] = json!(inventory.layers);
+    body["notes"] = json!(inventory.notes);
+    body["findings"] = Value::Array(
+        findings
+            .iter()
+            .filter_map(|f| {
+                let p = inventory.packages.get(f.package)?;
+                let mut v = serde_json::to_value(f).ok()?;
+                v["package"] = json!({
+                    "name": p.name,
+                    "version": p.version,
+                    "type": p.kind.as_str(),
+                    "purl": package_purl(p, inventory.distro.as_ref()).to_string(),
+                    "layer": p.layer,
+                    "path": p.evidence,
+                });
+                Some(v)
+            })
+            .collect(),
+    );
+    let changes = state
+        .scans
+        .scan_changes(digest, 10)
+        .await
+        .map_err(ApiError::internal)?;
+    body["changes"] = Value::Array(
+        changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "from_db": c.from_db,
+                    "to_db": c.to_db,
+                    "added": serde_json::from_str::<Value>(&c.added).unwrap_or(Value::Null),
+                    "removed": serde_json::from_str::<Value>(&c.removed).unwrap_or(Value::Null),
+                    "at": c.at,
+                })
+            })
+            .collect(),
+    );
+    Ok(body)
+}
+
+async fn post_scan(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+) -> Result<Response, ApiError> {
+    let (name, digest) = parse_scan_path(&rest)?;
+    let manifest = manifest(&state, &name, &digest).await?;
+    let targets: Vec<Digest> = match &manifest.kind {
+        ManifestKind::Index { manifests } => manifests.iter().map(|m| m.digest.clone()).collect(),
+        ManifestKind::Image { .. } if manifest.is_container_image() => vec![digest.clone()],
+        ManifestKind::Image { .. } => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "SCAN_UNSUPPORTED",
+                format!("{digest} is not a container image; only images are scanned"),
+            ));
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    for target in &targets {
+        state
+            .scans
+            .request_scan(name.as_str(), &target.to_string(), now)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    if let Some(worker) = &state.worker {
+        worker.wake();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "repository": name.to_string(),
+            "digest": digest.to_string(),
+            "status": "pending",
+            "manifests": targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
+}
