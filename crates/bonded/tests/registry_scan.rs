@@ -204,6 +204,19 @@ fn pushed_images_are_scanned_rematched_and_get_an_sbom_referrer() {
         "bom-1.6.SNAPSHOT.schema.json",
         doc_path.to_str().expect("path"),
     );
+    // The CLI scanning the same image over the registry API finds the same findings.
+    let cli = run(Command::new(BIN).args([
+        "scan",
+        "--plain-http",
+        "--format",
+        "json",
+        "--db",
+        db.to_str().expect("path"),
+        &format!("{}/dev/app:1", server.host()),
+    ]));
+    let cli: Value = serde_json::from_str(&cli).expect("json");
+    assert_eq!(cli["counts"], body["counts"]);
+    assert_eq!(cli["image"]["manifest_digest"], digest.as_str());
     // Artifacts are not scanned themselves.
     let artifact = http()
         .get(scan_url(&server, "dev/app", sbom_digest))

@@ -511,3 +511,142 @@ fn bad_input_gets_a_message_and_a_non_zero_exit() {
         .collect();
     assert!(leftovers.is_empty(), "temporary DB files left behind");
 }
+
+#[test]
+fn db_update_downloads_from_a_mirror_and_builds() {
+    require("python3");
+    let f = setup();
+    let mirror = f.root.join("mirror");
+    let e2e = fixtures().join("e2e");
+    let remote = fixtures().join("remote");
+    // osv/<Ecosystem>/all.zip as osv.dev lays them out; ecosystems without fixture records
+    // get an empty (valid) export.
+    let zips = serde_json::json!({
+        "PyPI": e2e.join("advisories/osv").join("PYSEC-*.json"),
+        "npm": e2e.join("advisories/osv").join("GHSA-*.json"),
+        "Go": e2e.join("advisories-lang").join("GO-*.json"),
+        "crates.io": e2e.join("advisories-lang").join("RUSTSEC-*.json"),
+        "Maven": "", "RubyGems": "", "Packagist": "", "Ubuntu": "",
+    });
+    let script = r#"
+import glob, json, os, sys, zipfile
+root, spec = sys.argv[1], json.loads(sys.argv[2])
+for eco, pattern in spec.items():
+    d = os.path.join(root, "osv", eco)
+    os.makedirs(d, exist_ok=True)
+    with zipfile.ZipFile(os.path.join(d, "all.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(glob.glob(pattern)) if pattern else []:
+            z.write(f, os.path.basename(f))
+"#;
+    crate::support::run(Command::new("python3").args([
+        "-c",
+        script,
+        &path(&mirror),
+        &zips.to_string(),
+    ]));
+    std::fs::create_dir_all(mirror.join("debian")).expect("dir");
+    std::fs::copy(
+        remote.join("debian-tracker.json"),
+        mirror.join("debian/json"),
+    )
+    .expect("copy");
+    for branch in scan::update::ALPINE_BRANCHES {
+        let d = mirror.join("alpine").join(branch);
+        std::fs::create_dir_all(&d).expect("dir");
+        std::fs::copy(remote.join("alpine-v3.11-main.json"), d.join("main.json")).expect("copy");
+        std::fs::copy(
+            remote.join("alpine-v3.11-community.json"),
+            d.join("community.json"),
+        )
+        .expect("copy");
+    }
+    let port = crate::support::free_addr().port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+            &path(&mirror),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("http.server");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "http.server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let db = f.root.join("updated.db");
+    let cache = f.root.join("cache");
+    let out = Command::new(BIN)
+        .args([
+            "db",
+            "update",
+            "--out",
+            &path(&db),
+            "--cache-dir",
+            &path(&cache),
+        ])
+        .env("BONDED_DB_MIRROR", &base)
+        .output()
+        .expect("run");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&["db", "info", "--json", &path(&db)])).expect("json");
+    let sources = info["sources"].as_array().expect("sources");
+    assert_eq!(
+        sources.len(),
+        8 + 1 + 2 * scan::update::ALPINE_BRANCHES.len(),
+        "{info:#}"
+    );
+    assert!(
+        sources
+            .iter()
+            .all(|s| s["sha256"].as_str().is_some_and(|h| h.len() == 64))
+    );
+    // The downloaded data is used: PyPI findings appear.
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "scan",
+        "--db",
+        &path(&db),
+        "--format",
+        "json",
+        &f.layout,
+    ]))
+    .expect("json");
+    assert!(
+        json["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|x| x["id"] == "CVE-2018-18074")
+    );
+    // The mirror is gone now: a clear error, and the DB built before stays in place.
+    let (code, stderr) = fails(&[
+        "db",
+        "update",
+        "--out",
+        &path(&db),
+        "--cache-dir",
+        &path(&f.root.join("cache2")),
+        "--mirror",
+        &base,
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("127.0.0.1"), "{stderr}");
+    assert!(db.exists());
+}

@@ -2,6 +2,7 @@
 
 mod binaries;
 mod e2e;
+mod golden;
 mod hostile;
 mod import;
 mod remote;

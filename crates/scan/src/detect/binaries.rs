@@ -54,7 +54,12 @@ pub(crate) fn executable(path: &str, bytes: &[u8], evidence: &mut Evidence) {
             }
             for dep in &info.deps {
                 let m = effective(dep);
-                if !m.version.is_empty() {
+                // A replacement by a local directory (`=> ./shout`) is code from the build
+                // tree, not a published module version.
+                let local = m.path.starts_with("./")
+                    || m.path.starts_with("../")
+                    || m.path.starts_with('/');
+                if !m.version.is_empty() && m.version != "(devel)" && !local {
                     evidence
                         .packages
                         .push(package(PackageKind::Go, &m.path, &m.version, path));
