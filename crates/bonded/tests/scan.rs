@@ -650,3 +650,64 @@ for eco, pattern in spec.items():
     assert!(stderr.contains("127.0.0.1"), "{stderr}");
     assert!(db.exists());
 }
+
+/// Runs `bonded args…` and returns its peak resident set size in KiB. A small Python process
+/// starts it and reads `ru_maxrss` from `wait4`: started from this test process directly, the
+/// child's figure would include the test process's own high-water mark (Linux keeps the
+/// pre-`exec` peak), and this process has held hundreds of MiB of test layers.
+fn peak_rss_kib(args: &[&str]) -> i64 {
+    let script = r#"
+import os, sys
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+if os.waitstatus_to_exitcode(status) != 0:
+    sys.exit("bonded failed: %d" % os.waitstatus_to_exitcode(status))
+print(usage.ru_maxrss)
+"#;
+    let out = crate::support::run(Command::new("python3").args(["-c", script, BIN]).args(args));
+    out.trim().parse().expect("ru_maxrss")
+}
+
+#[test]
+fn peak_memory_stays_bounded_on_large_files() {
+    require("python3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 52 MiB jar nesting jars three deep (12, 8 and 4 MiB, each under the 16 MiB nested
+    // limit), built with Python's zipfile.
+    let jar = dir.path().join("app.jar");
+    let script = r#"
+import io, sys, zipfile
+def jar(depth):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Title: level%d\r\nImplementation-Version: 1.%d\r\n" % (depth, depth))
+        z.writestr("data.bin", b"\0" * ((40 if depth == 0 else 4) << 20))
+        if depth < 3:
+            z.writestr("lib/inner%d.jar" % depth, jar(depth + 1))
+    return buf.getvalue()
+open(sys.argv[1], "wb").write(jar(0))
+"#;
+    crate::support::run(Command::new("python3").args(["-c", script, &path(&jar)]));
+    let layout = dir.path().join("layout");
+    {
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(60 << 20, 0);
+        let first = scan::testkit::Layer::new()
+            .executable("usr/bin/big1", elf.clone())
+            .file("var/boring", vec![0u8; 256 << 20]);
+        let second = scan::testkit::Layer::new()
+            .executable("usr/bin/big2", elf)
+            .file("opt/app.jar", std::fs::read(&jar).expect("jar"));
+        write_layout(&layout, "big", &[Blob::gzip(&first), Blob::gzip(&second)]);
+    }
+    let image = format!("oci:{}:big", layout.display());
+    let sbom = ok(&["sbom", "--format", "cyclonedx", &image]);
+    assert!(sbom.contains("level3"), "the nested jars were read: {sbom}");
+    let peak_mib = peak_rss_kib(&["sbom", "--format", "cyclonedx", &image]) / 1024;
+    eprintln!("bonded sbom peak RSS: {peak_mib} MiB");
+    assert!(peak_mib < 200, "peak RSS {peak_mib} MiB");
+}

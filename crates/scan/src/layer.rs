@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::detect::{self, Evidence};
-use crate::limits::Limits;
+use crate::limits::{Limits, MemoryBudget};
 
 /// What one layer contributes, before layers are merged. This is what the registry caches
 /// per layer: it is enough to rebuild an image's inventory without reading the layer again.
@@ -113,6 +113,18 @@ pub fn walk_layer<R: Read>(
     limits: &Limits,
     options: WalkOptions,
 ) -> Result<LayerFragment, LayerError> {
+    let budget = MemoryBudget::new(limits.memory_budget_bytes);
+    walk_layer_within(blob, limits, options, &budget)
+}
+
+/// [`walk_layer`], holding file contents within `budget`, which the layers of one image
+/// read in parallel share.
+pub fn walk_layer_within<R: Read>(
+    blob: R,
+    limits: &Limits,
+    options: WalkOptions,
+    budget: &MemoryBudget,
+) -> Result<LayerFragment, LayerError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, blob);
     let compression = match buffered.fill_buf() {
         Ok([0x1f, 0x8b, ..]) => Compression::Gzip,
@@ -147,7 +159,7 @@ pub fn walk_layer<R: Read>(
         hasher: options.compute_diff_id.then(Sha256::new),
     };
     let mut fragment = LayerFragment::default();
-    let walked = walk_tar(&mut metered, limits, &mut fragment);
+    let walked = walk_tar(&mut metered, limits, budget, &mut fragment);
     // Drain what follows the end-of-archive blocks so the diff_id covers the whole stream.
     let drained = walked.and_then(|()| io::copy(&mut metered, &mut io::sink()).map(drop));
     let bytes = metered.bytes;
@@ -192,7 +204,12 @@ impl std::fmt::Display for TooManyEntries {
 
 impl std::error::Error for TooManyEntries {}
 
-fn walk_tar<R: Read>(reader: R, limits: &Limits, fragment: &mut LayerFragment) -> io::Result<()> {
+fn walk_tar<R: Read>(
+    reader: R,
+    limits: &Limits,
+    budget: &MemoryBudget,
+    fragment: &mut LayerFragment,
+) -> io::Result<()> {
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -236,13 +253,14 @@ fn walk_tar<R: Read>(reader: R, limits: &Limits, fragment: &mut LayerFragment) -
             continue;
         };
         let size = entry.size();
-        if size > limits.max_file_bytes {
+        if size > limits.max_file_bytes || size > budget.total() {
             fragment.notes.push(format!(
                 "skipped {path}: {size} bytes is over the max_file_bytes limit ({})",
                 limits.max_file_bytes
             ));
             continue;
         }
+        let _permit = budget.acquire(size);
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
         (&mut entry).take(size).read_to_end(&mut bytes)?;
         let mut evidence = detect::analyze(file_kind, &path, &bytes, limits);

@@ -64,6 +64,7 @@ pub fn read_layers(
     cached: &(dyn Fn(usize) -> Option<LayerFragment> + Sync),
 ) -> Result<Vec<LayerFragment>, ScanError> {
     let count = image.layers.len();
+    let budget = crate::limits::MemoryBudget::new(options.limits.memory_budget_bytes);
     let slots: Vec<Mutex<Option<Result<LayerFragment, ScanError>>>> =
         (0..count).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -76,7 +77,7 @@ pub fn read_layers(
             }
             let result = match cached(index) {
                 Some(fragment) => Ok(fragment),
-                None => read_one(source, image, index, options, progress),
+                None => read_one(source, image, index, options, progress, &budget),
             };
             if result.is_err() {
                 failed.store(true, Ordering::Relaxed);
@@ -138,6 +139,7 @@ fn read_one(
     index: usize,
     options: &ScanOptions,
     progress: &dyn Progress,
+    budget: &crate::limits::MemoryBudget,
 ) -> Result<LayerFragment, ScanError> {
     let layer = &image.layers[index];
     progress.layer_started(index, layer.size);
@@ -146,13 +148,11 @@ fn read_one(
         inner: reader,
         progress,
     };
-    let fragment =
-        layer::walk_layer(counting, &options.limits, options.walk).map_err(|source| {
-            ScanError::Layer {
-                index,
-                digest: layer.digest.clone(),
-                source,
-            }
+    let fragment = layer::walk_layer_within(counting, &options.limits, options.walk, budget)
+        .map_err(|source| ScanError::Layer {
+            index,
+            digest: layer.digest.clone(),
+            source,
         })?;
     progress.layer_finished(index);
     Ok(fragment)

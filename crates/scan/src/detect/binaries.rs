@@ -4,6 +4,7 @@
 
 use crate::binary::{self, go::GoModule};
 use crate::java::{self, JavaLimits};
+use crate::limits::Limits;
 use crate::model::{Package, PackageKind};
 
 use super::Evidence;
@@ -101,9 +102,21 @@ pub(crate) fn executable(path: &str, bytes: &[u8], evidence: &mut Evidence) {
     }
 }
 
-pub(crate) fn java_archive(path: &str, bytes: &[u8], max_depth: u32, evidence: &mut Evidence) {
+pub(crate) fn java_archive(
+    path: &str,
+    bytes: &[u8],
+    scan_limits: &Limits,
+    evidence: &mut Evidence,
+) {
+    // Nested archives are read into memory: bound them so that a layer's peak stays within
+    // what `Limits` promises (depth × nested size on top of the file itself).
     let limits = JavaLimits {
-        max_depth,
+        max_depth: scan_limits.max_jar_depth,
+        max_entry_bytes: scan_limits.max_nested_jar_bytes,
+        max_total_bytes: scan_limits
+            .max_nested_jar_bytes
+            .saturating_mul(u64::from(scan_limits.max_jar_depth).max(1))
+            .saturating_mul(4),
         ..JavaLimits::default()
     };
     match java::read_java_archive(bytes, path, &limits) {

@@ -84,7 +84,7 @@ pub(crate) fn analyze(kind: FileKind, path: &str, bytes: &[u8], limits: &Limits)
             return evidence;
         }
         FileKind::JavaArchive => {
-            binaries::java_archive(path, bytes, limits.max_jar_depth, &mut evidence);
+            binaries::java_archive(path, bytes, limits, &mut evidence);
             return evidence;
         }
         FileKind::RpmDatabase => {
