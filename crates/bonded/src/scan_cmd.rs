@@ -129,18 +129,20 @@ struct Opened {
     images: Vec<ResolvedImage>,
 }
 
-/// `oci:PATH[:TAG]`: the tag is what follows the last `:` when that part has no `/` and the
-/// whole string is not itself an existing path.
+/// `oci:PATH[:TAG]` and `docker-archive:PATH[:REPO:TAG]`: the reference is what follows the
+/// first `:` after an existing path (so paths and tags may both contain `:`); when no prefix
+/// exists, the whole string is the path and the error says it is missing.
 fn split_layout(spec: &str) -> (PathBuf, Option<String>) {
     if Path::new(spec).exists() {
         return (PathBuf::from(spec), None);
     }
-    match spec.rsplit_once(':') {
-        Some((path, tag)) if !tag.contains('/') && !tag.is_empty() => {
-            (PathBuf::from(path), Some(tag.to_owned()))
+    for (i, _) in spec.match_indices(':') {
+        let (path, reference) = (&spec[..i], &spec[i + 1..]);
+        if !reference.is_empty() && Path::new(path).exists() {
+            return (PathBuf::from(path), Some(reference.to_owned()));
         }
-        _ => (PathBuf::from(spec), None),
     }
+    (PathBuf::from(spec), None)
 }
 
 fn open_image(args: &ImageArgs) -> Result<Opened> {

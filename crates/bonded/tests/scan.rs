@@ -367,7 +367,7 @@ fn docker_archive_scans_like_the_layout() {
         &f.db,
         "--format",
         "json",
-        &format!("docker-archive:{}", tar_path.display()),
+        &format!("docker-archive:{}:app:1", tar_path.display()),
     ]))
     .expect("json");
     let from_layout: serde_json::Value =
