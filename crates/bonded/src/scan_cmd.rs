@@ -338,22 +338,8 @@ pub fn scan(args: &ScanArgs) -> Result<u8> {
     let mut remaining = 0usize;
     for image in &opened.images {
         let inv = inventory(&opened, image)?;
-        let mut findings = scan::matcher::match_inventory(&db, &inv)?;
-        // Vendor statements first, the user's after them, so the user's win.
-        let mut ids: Vec<String> = findings
-            .iter()
-            .flat_map(|f| f.all_ids().map(str::to_owned))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        let mut statements = db.vex_statements(&ids)?;
-        statements.extend(user_vex.iter().cloned());
-        scan::vex::apply(
-            &mut findings,
-            &inv,
-            image.manifest_digest.as_deref(),
-            &statements,
-        );
+        let mut findings =
+            scan::vex::match_with_vex(&db, &inv, image.manifest_digest.as_deref(), &user_vex)?;
         findings.retain(|f| {
             (severities.is_empty() || severities.contains(&f.severity))
                 && (!args.ignore_unfixed

@@ -32,6 +32,24 @@ fn push(layout: &Path, tag: &str, server: &Server, target: &str) {
     ]));
 }
 
+/// Starts `bonded serve` with `toml` as its configuration file and its data under `dir`.
+fn serve_with(dir: &Path, toml: &str) -> Server {
+    let config = dir.join("bonded.toml");
+    std::fs::write(&config, toml).expect("config");
+    let data = dir.join("data");
+    Server::start(
+        dir,
+        free_addr(),
+        &[
+            "--config",
+            config.to_str().expect("path"),
+            "--data-dir",
+            data.to_str().expect("path"),
+        ],
+        &[],
+    )
+}
+
 fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -106,29 +124,13 @@ fn pushed_images_are_scanned_rematched_and_get_an_sbom_referrer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("vuln.db");
     build_db(&db, &["DSA-list"]);
-    let config = dir.path().join("bonded.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let server = serve_with(
+        dir.path(),
+        &format!(
             "[scan]\ndb = \"{}\"\ndb_check_secs = 3600\n[storage]\ndurability = \"relaxed\"\n",
             db.display()
         ),
-    )
-    .expect("config");
-    let addr = free_addr();
-    let data = dir.path().join("data");
-    let server = Server::start(
-        dir.path(),
-        addr,
-        &[
-            "--config",
-            config.to_str().expect("path"),
-            "--data-dir",
-            data.to_str().expect("path"),
-        ],
-        &[],
     );
-
     let layout = dir.path().join("layout");
     write_layout(
         &layout,
@@ -316,24 +318,9 @@ fn pushed_images_are_scanned_rematched_and_get_an_sbom_referrer() {
 #[test]
 fn a_hostile_layer_fails_its_scan_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("bonded.toml");
-    std::fs::write(
-        &config,
-        "[scan.limits]\nmax_layer_bytes = 8388608\n[storage]\ndurability = \"relaxed\"\n",
-    )
-    .expect("config");
-    let addr = free_addr();
-    let data = dir.path().join("data");
-    let server = Server::start(
+    let server = serve_with(
         dir.path(),
-        addr,
-        &[
-            "--config",
-            config.to_str().expect("path"),
-            "--data-dir",
-            data.to_str().expect("path"),
-        ],
-        &[],
+        "[scan.limits]\nmax_layer_bytes = 8388608\n[storage]\ndurability = \"relaxed\"\n",
     );
     // 64 MiB of zeros in one file: about 64 KiB of gzip.
     let bomb = Layer::new().file("zeros", vec![0u8; 64 << 20]);

@@ -441,7 +441,8 @@ impl ScanWorker {
                 .db
                 .lock()
                 .map_err(|_| "DB lock poisoned".to_owned())?;
-            let findings = match_with_vex(&db, &inventory, &digest)?;
+            let findings = scan::vex::match_with_vex(&db, &inventory, Some(&digest), &[])
+                .map_err(|e| e.to_string())?;
             Ok((Some(findings), Some(loaded.version.clone())))
         })
         .await
@@ -577,24 +578,6 @@ impl ScanWorker {
     }
 }
 
-/// Findings for one inventory, with the DB's vendor VEX statements applied.
-fn match_with_vex(
-    db: &VulnDb,
-    inventory: &Inventory,
-    manifest_digest: &str,
-) -> Result<Vec<Finding>, String> {
-    let mut findings = scan::matcher::match_inventory(db, inventory).map_err(|e| e.to_string())?;
-    let mut ids: Vec<String> = findings
-        .iter()
-        .flat_map(|f| f.all_ids().map(str::to_owned))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    let statements = db.vex_statements(&ids).map_err(|e| e.to_string())?;
-    scan::vex::apply(&mut findings, inventory, Some(manifest_digest), &statements);
-    Ok(findings)
-}
-
 /// A finding's identity across re-matches: the vulnerability and the package version.
 fn finding_key(f: &Finding, inventory: &Inventory) -> String {
     let package = inventory
@@ -627,7 +610,8 @@ fn rematch_rows(
             .as_deref()
             .and_then(|f| serde_json::from_str(f).ok())
             .unwrap_or_default();
-        let new = match_with_vex(&db, &inventory, &row.manifest_digest)?;
+        let new = scan::vex::match_with_vex(&db, &inventory, Some(&row.manifest_digest), &[])
+            .map_err(|e| e.to_string())?;
         let old_keys: std::collections::BTreeSet<String> =
             old.iter().map(|f| finding_key(f, &inventory)).collect();
         let new_keys: std::collections::BTreeSet<String> =

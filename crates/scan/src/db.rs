@@ -127,7 +127,9 @@ impl DbBuilder {
     pub fn add_advisory(&mut self, advisory: &Advisory) -> Result<(), DbError> {
         let id = self.next_advisory;
         self.next_advisory += 1;
-        let head = AdvisoryHead::from(advisory);
+        // The affected list lives in its own table; the advisory row keeps the rest.
+        let mut head = advisory.clone();
+        head.affected.clear();
         self.conn
             .prepare_cached("INSERT INTO advisories (id, advisory_id, source, document) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![id, advisory.id, advisory.source, serde_json::to_string(&head)?])?;
@@ -207,47 +209,10 @@ impl DbBuilder {
     }
 }
 
-/// The parts of an advisory every finding shows; the affected list lives in its own table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AdvisoryHead {
-    pub id: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    pub source: String,
-    #[serde(default)]
-    pub summary: Option<String>,
-    #[serde(default)]
-    pub published: Option<String>,
-    #[serde(default)]
-    pub modified: Option<String>,
-    #[serde(default)]
-    pub withdrawn: Option<String>,
-    #[serde(default)]
-    pub severity: Vec<crate::advisory::SeverityRating>,
-    #[serde(default)]
-    pub references: Vec<String>,
-}
-
-impl From<&Advisory> for AdvisoryHead {
-    fn from(a: &Advisory) -> Self {
-        AdvisoryHead {
-            id: a.id.clone(),
-            aliases: a.aliases.clone(),
-            source: a.source.clone(),
-            summary: a.summary.clone(),
-            published: a.published.clone(),
-            modified: a.modified.clone(),
-            withdrawn: a.withdrawn.clone(),
-            severity: a.severity.clone(),
-            references: a.references.clone(),
-        }
-    }
-}
-
 /// One affected-package row with the advisory it belongs to.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    pub advisory: Arc<AdvisoryHead>,
+    pub advisory: Arc<Advisory>,
     pub package: AffectedPackage,
 }
 
@@ -255,7 +220,7 @@ pub struct Candidate {
 pub struct VulnDb {
     conn: Connection,
     path: PathBuf,
-    heads: std::sync::Mutex<HashMap<i64, Arc<AdvisoryHead>>>,
+    heads: std::sync::Mutex<HashMap<i64, Arc<Advisory>>>,
     /// Candidates already read, so re-matching many inventories reads each package's rows
     /// once. Cleared when it holds [`MEMO_LIMIT`] packages.
     memo: std::sync::Mutex<HashMap<PackageKey, Arc<Vec<Candidate>>>>,
@@ -376,7 +341,7 @@ impl VulnDb {
         Ok(out)
     }
 
-    fn head(&self, id: i64) -> Result<Arc<AdvisoryHead>, DbError> {
+    fn head(&self, id: i64) -> Result<Arc<Advisory>, DbError> {
         if let Some(head) = self.heads.lock().ok().and_then(|h| h.get(&id).cloned()) {
             return Ok(head);
         }
@@ -384,7 +349,7 @@ impl VulnDb {
             .conn
             .prepare_cached("SELECT document FROM advisories WHERE id = ?1")?
             .query_row(params![id], |r| r.get(0))?;
-        let head = Arc::new(serde_json::from_str::<AdvisoryHead>(&document)?);
+        let head = Arc::new(serde_json::from_str::<Advisory>(&document)?);
         if let Ok(mut heads) = self.heads.lock() {
             heads.insert(id, head.clone());
         }

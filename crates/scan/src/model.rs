@@ -140,6 +140,23 @@ pub struct Package {
 }
 
 impl Package {
+    /// A package with only its kind, name, version and evidence file known.
+    pub fn new(kind: PackageKind, name: &str, version: &str, evidence: &str) -> Package {
+        Package {
+            kind,
+            name: name.to_owned(),
+            version: version.to_owned(),
+            namespace: None,
+            source_name: None,
+            source_version: None,
+            arch: None,
+            licenses: Vec::new(),
+            evidence: evidence.to_owned(),
+            owner: None,
+            layer: None,
+        }
+    }
+
     /// The name used to look the package up in a vulnerability feed: the source package for
     /// distributions that key their data by it, the PEP 503 name for Python, `group:artifact`
     /// for Maven, `@scope/name` for npm.

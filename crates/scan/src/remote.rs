@@ -724,8 +724,8 @@ fn transport_error(url: &Url, error: reqwest::Error) -> RemoteError {
     }
 }
 
-/// An error with its causes, `a: b: c`, leaving out URLs (they may carry signatures).
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its causes, `a: b: c` (callers strip URLs first: they may carry signatures).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

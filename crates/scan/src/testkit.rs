@@ -293,3 +293,32 @@ pub fn debian_layers() -> Vec<Layer> {
         .symlink("var/lib/dpkg/status.d/evil", "../../../../etc/shadow");
     vec![base, upgrade, app]
 }
+
+/// Builds a vulnerability DB at `out` from fixture inputs (paths under [`fixtures`]) with the
+/// importers `bonded db build` uses.
+pub fn build_db(out: &Path, inputs: &[&str]) -> crate::db::VulnDb {
+    let mut builder = crate::db::DbBuilder::create(out).expect("create db");
+    for input in inputs {
+        let path = fixtures().join(input);
+        let format = crate::import::detect(&path).expect("detect");
+        let stats = crate::import::import(&path, format, &mut |record| {
+            match record {
+                crate::import::Record::Advisory(a) => builder.add_advisory(&a),
+                crate::import::Record::Vex(v) => builder.add_vex(&v),
+            }
+            .map_err(|e| crate::import::ImportError::Sink(e.to_string().into()))
+        })
+        .expect("import");
+        builder
+            .add_source(&crate::db::SourceInfo {
+                name: (*input).to_owned(),
+                format: format!("{format:?}"),
+                sha256: "0".repeat(64),
+                records: stats.records as u64,
+                skipped: stats.skipped.len() as u64,
+            })
+            .expect("source");
+    }
+    builder.finish("2026-11-25T00:00:00Z").expect("finish");
+    crate::db::VulnDb::open(out).expect("open db")
+}

@@ -281,7 +281,7 @@ pub fn download_all(
         .user_agent(concat!("bonded-scan/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| UpdateError::Client {
-            reason: error_chain(&e),
+            reason: crate::remote::error_chain(&e),
         })?;
     fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
     downloads
@@ -508,7 +508,7 @@ fn write_body(
                 file.sync_data().map_err(|source| io_error(path, source))?;
                 return Err(UpdateError::Transfer {
                     url: download.url.clone(),
-                    reason: format!("after {done} bytes: {}", error_chain(&e)),
+                    reason: format!("after {done} bytes: {}", crate::remote::error_chain(&e)),
                 });
             }
         };
@@ -693,23 +693,8 @@ fn goog_md5(headers: &HeaderMap) -> Option<String> {
 fn transfer_error(url: &str, error: reqwest::Error) -> UpdateError {
     UpdateError::Transfer {
         url: url.to_owned(),
-        reason: error_chain(&error.without_url()),
+        reason: crate::remote::error_chain(&error.without_url()),
     }
-}
-
-/// An error with its causes, `a: b: c`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn remove_if_present(path: &Path) -> Result<(), UpdateError> {

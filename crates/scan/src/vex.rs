@@ -182,6 +182,27 @@ pub fn apply(
     }
 }
 
+/// Matches `inventory` against `db`, then applies the DB's vendor VEX statements and after
+/// them `extra` (the user's, in increasing priority, so they win).
+pub fn match_with_vex(
+    db: &crate::db::VulnDb,
+    inventory: &Inventory,
+    manifest_digest: Option<&str>,
+    extra: &[VexStatement],
+) -> Result<Vec<Finding>, crate::db::DbError> {
+    let mut findings = crate::matcher::match_inventory(db, inventory)?;
+    let mut ids: Vec<String> = findings
+        .iter()
+        .flat_map(|f| f.all_ids().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut statements = db.vex_statements(&ids)?;
+    statements.extend(extra.iter().cloned());
+    apply(&mut findings, inventory, manifest_digest, &statements);
+    Ok(findings)
+}
+
 /// Reads a user VEX file: OpenVEX, or a CycloneDX BOM whose `vulnerabilities[]` carry
 /// `analysis` (CycloneDX 1.4+ VEX). CycloneDX `affects[].ref` may be a `bom-ref` of a
 /// component in the same document (its purl is used) or a purl itself.

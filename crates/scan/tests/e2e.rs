@@ -5,42 +5,12 @@
 use std::path::Path;
 
 use scan::advisory::Severity;
-use scan::db::{DbBuilder, SourceInfo, VulnDb};
 use scan::image::{OciLayout, PlatformChoice};
 use scan::matcher::{Finding, FindingStatus, match_inventory};
 use scan::model::{Inventory, PackageKind};
 use scan::scanner::{Quiet, ScanOptions, inventory_image};
 
-use crate::support::{Blob, Layer, debian_layers, fixture, fixtures, write_layout};
-
-/// Builds a DB from the e2e advisory fixtures (a trimmed DSA list, PyPI and npm OSV records).
-pub fn build_db(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("vuln.db");
-    let mut builder = DbBuilder::create(&out).expect("create db");
-    for input in ["e2e/advisories/DSA-list", "e2e/advisories/osv"] {
-        let path = fixtures().join(input);
-        let format = scan::import::detect(&path).expect("detect");
-        let stats = scan::import::import(&path, format, &mut |record| {
-            match record {
-                scan::import::Record::Advisory(a) => builder.add_advisory(&a),
-                scan::import::Record::Vex(v) => builder.add_vex(&v),
-            }
-            .map_err(|e| scan::import::ImportError::Sink(e.to_string().into()))
-        })
-        .expect("import");
-        builder
-            .add_source(&SourceInfo {
-                name: input.to_owned(),
-                format: format!("{format:?}"),
-                sha256: "0".repeat(64),
-                records: stats.records as u64,
-                skipped: stats.skipped.len() as u64,
-            })
-            .expect("source");
-    }
-    builder.finish("2026-11-25T00:00:00Z").expect("finish");
-    out
-}
+use crate::support::{Blob, Layer, build_db, debian_layers, fixture, write_layout};
 
 fn scan_layout(root: &Path, tag: &str) -> Inventory {
     let layout = OciLayout::new(root);
@@ -123,7 +93,10 @@ fn debian_layers_inventory_and_findings() {
     );
     assert_eq!(inv.layers[2].created_by.as_deref(), Some("RUN step 2"));
 
-    let db = VulnDb::open(&build_db(dir.path())).expect("open db");
+    let db = build_db(
+        &dir.path().join("vuln.db"),
+        &["e2e/advisories/DSA-list", "e2e/advisories/osv"],
+    );
     let findings = match_inventory(&db, &inv).expect("match");
     // DSA-5343-1 fixed five openssl CVEs in 1.1.1n-0+deb11u4; deb11u3 already had the fix
     // for CVE-2022-2068 (DSA-5169-1), which must not be reported.

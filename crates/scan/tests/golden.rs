@@ -8,40 +8,16 @@
 use std::io::Read;
 use std::path::Path;
 
-use scan::db::{DbBuilder, SourceInfo, VulnDb};
+use scan::db::VulnDb;
 use scan::image::{OciLayout, PlatformChoice};
 use scan::matcher::{Finding, match_inventory};
 use scan::model::{Inventory, PackageKind};
 use scan::scanner::{Quiet, ScanOptions, inventory_image};
 
-use crate::support::{Blob, Layer, fixture, fixtures, put_image, put_index, write_layout};
+use crate::support::{Blob, Layer, build_db, fixture, put_image, put_index, write_layout};
 
 fn db_from(dir: &Path, inputs: &[&str]) -> VulnDb {
-    let out = dir.join("golden.db");
-    let mut builder = DbBuilder::create(&out).expect("create");
-    for input in inputs {
-        let path = fixtures().join(input);
-        let format = scan::import::detect(&path).expect("detect");
-        let stats = scan::import::import(&path, format, &mut |record| {
-            match record {
-                scan::import::Record::Advisory(a) => builder.add_advisory(&a),
-                scan::import::Record::Vex(v) => builder.add_vex(&v),
-            }
-            .map_err(|e| scan::import::ImportError::Sink(e.to_string().into()))
-        })
-        .expect("import");
-        builder
-            .add_source(&SourceInfo {
-                name: (*input).to_owned(),
-                format: format!("{format:?}"),
-                sha256: String::new(),
-                records: stats.records as u64,
-                skipped: stats.skipped.len() as u64,
-            })
-            .expect("source");
-    }
-    builder.finish("2026-11-25T00:00:00Z").expect("finish");
-    VulnDb::open(&out).expect("open")
+    build_db(&dir.join("golden.db"), inputs)
 }
 
 fn scan_one(dir: &Path, layers: &[Layer]) -> Inventory {

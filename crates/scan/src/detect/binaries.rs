@@ -9,22 +9,6 @@ use crate::model::{Package, PackageKind};
 
 use super::Evidence;
 
-fn package(kind: PackageKind, name: &str, version: &str, evidence: &str) -> Package {
-    Package {
-        kind,
-        name: name.to_owned(),
-        version: version.to_owned(),
-        namespace: None,
-        source_name: None,
-        source_version: None,
-        arch: None,
-        licenses: Vec::new(),
-        evidence: evidence.to_owned(),
-        owner: None,
-        layer: None,
-    }
-}
-
 /// A module as it was built: the replacement when there is one (`=>` in `go version -m`).
 fn effective(module: &GoModule) -> &GoModule {
     module.replace.as_deref().unwrap_or(module)
@@ -43,15 +27,18 @@ pub(crate) fn executable(path: &str, bytes: &[u8], evidence: &mut Evidence) {
             if let Some(v) = crate::version::go_toolchain_to_semver(&info.go_version) {
                 evidence
                     .packages
-                    .push(package(PackageKind::Go, "stdlib", &v, path));
+                    .push(Package::new(PackageKind::Go, "stdlib", &v, path));
             }
             let main = effective(&info.main);
             // `(devel)` is what `go build` records for the module being built; it has no
             // version to match, so only its dependencies are listed.
             if !main.path.is_empty() && !main.version.is_empty() && main.version != "(devel)" {
-                evidence
-                    .packages
-                    .push(package(PackageKind::Go, &main.path, &main.version, path));
+                evidence.packages.push(Package::new(
+                    PackageKind::Go,
+                    &main.path,
+                    &main.version,
+                    path,
+                ));
             }
             for dep in &info.deps {
                 let m = effective(dep);
@@ -61,9 +48,12 @@ pub(crate) fn executable(path: &str, bytes: &[u8], evidence: &mut Evidence) {
                     || m.path.starts_with("../")
                     || m.path.starts_with('/');
                 if !m.version.is_empty() && m.version != "(devel)" && !local {
-                    evidence
-                        .packages
-                        .push(package(PackageKind::Go, &m.path, &m.version, path));
+                    evidence.packages.push(Package::new(
+                        PackageKind::Go,
+                        &m.path,
+                        &m.version,
+                        path,
+                    ));
                 }
             }
             return;
@@ -86,7 +76,7 @@ pub(crate) fn executable(path: &str, bytes: &[u8], evidence: &mut Evidence) {
                     .as_deref()
                     .is_none_or(|s| s == "crates.io" || s.starts_with("registry+"));
                 if from_registry {
-                    evidence.packages.push(package(
+                    evidence.packages.push(Package::new(
                         PackageKind::Cargo,
                         &dep.name,
                         &dep.version,
@@ -122,7 +112,8 @@ pub(crate) fn java_archive(
     match java::read_java_archive(bytes, path, &limits) {
         Ok(found) => {
             for jp in found {
-                let mut p = package(PackageKind::Maven, &jp.artifact_id, &jp.version, &jp.path);
+                let mut p =
+                    Package::new(PackageKind::Maven, &jp.artifact_id, &jp.version, &jp.path);
                 p.namespace = jp.group_id;
                 evidence.packages.push(p);
             }

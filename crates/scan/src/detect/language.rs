@@ -62,22 +62,6 @@ pub(crate) fn parse(kind: LanguageFile, path: &str, text: &str) -> Vec<Package> 
     }
 }
 
-fn package(kind: PackageKind, name: String, version: String, evidence: &str) -> Package {
-    Package {
-        kind,
-        name,
-        version,
-        namespace: None,
-        source_name: None,
-        source_version: None,
-        arch: None,
-        licenses: Vec::new(),
-        evidence: evidence.to_owned(),
-        owner: None,
-        layer: None,
-    }
-}
-
 fn python(path: &str, text: &str) -> Option<Package> {
     let header = stanzas(text, true).into_iter().next()?;
     let name = header.get("Name")?.trim();
@@ -85,12 +69,7 @@ fn python(path: &str, text: &str) -> Option<Package> {
     if name.is_empty() || version.is_empty() {
         return None;
     }
-    let mut p = package(
-        PackageKind::Python,
-        name.to_owned(),
-        version.to_owned(),
-        path,
-    );
+    let mut p = Package::new(PackageKind::Python, name, version, path);
     // Metadata 2.4 `License-Expression` is SPDX; older `License` is free text, often a whole
     // licence file, so only a short one is kept. Trove classifiers name licences too.
     if let Some(expr) = header.get("License-Expression") {
@@ -122,7 +101,7 @@ fn npm(path: &str, text: &str) -> Option<Package> {
         Some((scope, name)) if scope.starts_with('@') => (Some(scope.to_owned()), name),
         _ => (None, full_name),
     };
-    let mut p = package(PackageKind::Npm, name.to_owned(), version.to_owned(), path);
+    let mut p = Package::new(PackageKind::Npm, name, version, path);
     p.namespace = namespace;
     match json.get("license") {
         Some(serde_json::Value::String(l)) => p.licenses.push(l.clone()),
@@ -164,7 +143,7 @@ fn gem(path: &str, text: &str) -> Option<Package> {
         name.get_or_insert_with(|| n.to_owned());
         version.get_or_insert_with(|| v.to_owned());
     }
-    let mut p = package(PackageKind::Gem, name?, version?, path);
+    let mut p = Package::new(PackageKind::Gem, &name?, &version?, path);
     if let Some(line) = text
         .lines()
         .find(|l| l.trim_start().starts_with("s.licenses"))
@@ -201,12 +180,7 @@ fn composer(path: &str, text: &str) -> Vec<Package> {
         .filter_map(|entry| {
             let name = entry.get("name")?.as_str()?;
             let version = entry.get("version")?.as_str()?;
-            let mut p = package(
-                PackageKind::Composer,
-                name.to_owned(),
-                version.to_owned(),
-                path,
-            );
+            let mut p = Package::new(PackageKind::Composer, name, version, path);
             if let Some(licenses) = entry.get("license").and_then(|l| l.as_array()) {
                 p.licenses.extend(
                     licenses
