@@ -95,10 +95,22 @@ fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
     })
 }
 
+/// A loaded DB: one connection per re-match thread (a connection is used by one thread at
+/// a time; each keeps its own memo of candidates and verdicts).
 struct LoadedDb {
-    db: Mutex<VulnDb>,
+    connections: Vec<Mutex<VulnDb>>,
     version: String,
     fingerprint: Fingerprint,
+}
+
+impl LoadedDb {
+    fn first(&self) -> Result<std::sync::MutexGuard<'_, VulnDb>, String> {
+        self.connections
+            .first()
+            .ok_or_else(|| "no DB connection".to_owned())?
+            .lock()
+            .map_err(|_| "DB lock poisoned".to_owned())
+    }
 }
 
 /// What one scan did, for the log.
@@ -180,11 +192,18 @@ impl ScanWorker {
         if old.as_ref().is_some_and(|o| o.fingerprint == print) {
             return Ok(None);
         }
-        let db = VulnDb::open(path).map_err(|e| e.to_string())?;
-        let version = db.version().to_owned();
+        let mut connections = Vec::new();
+        for _ in 0..self.config.threads.max(1) {
+            connections.push(Mutex::new(VulnDb::open(path).map_err(|e| e.to_string())?));
+        }
+        let version = connections[0]
+            .lock()
+            .map_err(|_| "DB lock poisoned")?
+            .version()
+            .to_owned();
         let old_version = old.as_ref().map(|o| o.version.clone());
         *self.db.write().map_err(|_| "DB lock poisoned")? = Some(Arc::new(LoadedDb {
-            db: Mutex::new(db),
+            connections,
             version: version.clone(),
             fingerprint: print,
         }));
@@ -437,10 +456,7 @@ impl ScanWorker {
         let inventory = inventory.clone();
         let digest = manifest_digest.to_owned();
         tokio::task::spawn_blocking(move || {
-            let db = loaded
-                .db
-                .lock()
-                .map_err(|_| "DB lock poisoned".to_owned())?;
+            let db = loaded.first()?;
             let findings = scan::vex::match_with_vex(&db, &inventory, Some(&digest), &[])
                 .map_err(|e| e.to_string())?;
             Ok((Some(findings), Some(loaded.version.clone())))
@@ -588,15 +604,59 @@ fn finding_key(f: &Finding, inventory: &Inventory) -> String {
     format!("{} {package} {}", f.id, f.status.as_str())
 }
 
+/// Rows with their new findings, and the changes among them.
+type Rematched = (Vec<ScanResultRow>, Vec<ScanChange>);
+
 fn rematch_rows(
     loaded: &LoadedDb,
     rows: Vec<ScanResultRow>,
     from: Option<String>,
-) -> Result<(Vec<ScanResultRow>, Vec<ScanChange>), String> {
-    let db = loaded
-        .db
-        .lock()
-        .map_err(|_| "DB lock poisoned".to_owned())?;
+) -> Result<Rematched, String> {
+    // The rows are split among the DB's connections, one thread each.
+    let per_thread = rows.len().div_ceil(loaded.connections.len().max(1)).max(1);
+    let mut chunks: Vec<Vec<ScanResultRow>> = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        chunks.push(rows.by_ref().take(per_thread).collect());
+    }
+    let results: Vec<Result<Rematched, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .zip(&loaded.connections)
+            .map(|(chunk, connection)| {
+                let from = from.clone();
+                scope.spawn(move || {
+                    let db = connection
+                        .lock()
+                        .map_err(|_| "DB lock poisoned".to_owned())?;
+                    rematch_chunk(&db, &loaded.version, chunk, from)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("re-match thread panicked".to_owned()))
+            })
+            .collect()
+    });
+    let mut updated = Vec::new();
+    let mut changes = Vec::new();
+    for result in results {
+        let (u, c) = result?;
+        updated.extend(u);
+        changes.extend(c);
+    }
+    Ok((updated, changes))
+}
+
+fn rematch_chunk(
+    db: &VulnDb,
+    db_version: &str,
+    rows: Vec<ScanResultRow>,
+    from: Option<String>,
+) -> Result<Rematched, String> {
     let mut updated = Vec::with_capacity(rows.len());
     let mut changes = Vec::new();
     let at = now();
@@ -610,7 +670,7 @@ fn rematch_rows(
             .as_deref()
             .and_then(|f| serde_json::from_str(f).ok())
             .unwrap_or_default();
-        let new = scan::vex::match_with_vex(&db, &inventory, Some(&row.manifest_digest), &[])
+        let new = scan::vex::match_with_vex(db, &inventory, Some(&row.manifest_digest), &[])
             .map_err(|e| e.to_string())?;
         let old_keys: std::collections::BTreeSet<String> =
             old.iter().map(|f| finding_key(f, &inventory)).collect();
@@ -622,7 +682,7 @@ fn rematch_rows(
             changes.push(ScanChange {
                 manifest_digest: row.manifest_digest.clone(),
                 from_db: row.db_version.clone().or_else(|| from.clone()),
-                to_db: loaded.version.clone(),
+                to_db: db_version.to_owned(),
                 added: serde_json::to_string(&added).map_err(|e| e.to_string())?,
                 removed: serde_json::to_string(&removed).map_err(|e| e.to_string())?,
                 at,
@@ -630,7 +690,7 @@ fn rematch_rows(
         }
         row.summary = Some(serde_json::to_string(&Counts::of(&new)).map_err(|e| e.to_string())?);
         row.findings = Some(serde_json::to_string(&new).map_err(|e| e.to_string())?);
-        row.db_version = Some(loaded.version.clone());
+        row.db_version = Some(db_version.to_owned());
         row.matched_at = Some(at);
         updated.push(row);
     }

@@ -213,7 +213,7 @@ impl DbBuilder {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub advisory: Arc<Advisory>,
-    pub package: AffectedPackage,
+    pub package: Arc<AffectedPackage>,
 }
 
 /// A DB opened for reading.
@@ -224,20 +224,49 @@ pub struct VulnDb {
     /// Candidates already read, so re-matching many inventories reads each package's rows
     /// once. Cleared when it holds [`MEMO_LIMIT`] packages.
     memo: std::sync::Mutex<HashMap<PackageKey, Arc<Vec<Candidate>>>>,
+    /// What the matcher decided for one installed version of a package, so the same package
+    /// in many images is evaluated once.
+    pub(crate) verdicts: std::sync::Mutex<HashMap<VersionKey, Arc<Vec<crate::matcher::Verdict>>>>,
+    /// Whether the DB holds any vendor VEX statement (most do not).
+    has_vex: bool,
     version: String,
 }
 
+/// (ecosystem, package name, installed version).
+pub(crate) type VersionKey = (String, String, String);
+
 /// (ecosystem, package name).
 type PackageKey = (String, String);
+
+/// A path as the path part of an SQLite URI (`file:` URIs, sqlite.org/uri.html): `%`, `?`
+/// and `#` would end or change it, so they are percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Packages whose candidates [`VulnDb`] keeps in memory at most.
 const MEMO_LIMIT: usize = 100_000;
 
 impl VulnDb {
     pub fn open(path: &Path) -> Result<VulnDb, DbError> {
+        // `immutable=1`: the file never changes under a reader (builds and updates replace it
+        // by rename), so SQLite skips locking and change checks on every query.
+        let uri = format!("file:{}?immutable=1", uri_path(path));
         let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(|source| DbError::Open {
             path: path.to_owned(),
@@ -268,11 +297,16 @@ impl VulnDb {
             }
         }
         let version = Self::content_version(&conn)?;
+        let has_vex = conn.query_row("SELECT EXISTS (SELECT 1 FROM vex)", [], |r| {
+            r.get::<_, bool>(0)
+        })?;
         Ok(VulnDb {
             conn,
             path: path.to_owned(),
             heads: std::sync::Mutex::new(HashMap::new()),
             memo: std::sync::Mutex::new(HashMap::new()),
+            verdicts: std::sync::Mutex::new(HashMap::new()),
+            has_vex,
             version,
         })
     }
@@ -335,7 +369,7 @@ impl VulnDb {
         for (advisory, document) in rows {
             out.push(Candidate {
                 advisory: self.head(advisory)?,
-                package: serde_json::from_str(&document)?,
+                package: Arc::new(serde_json::from_str(&document)?),
             });
         }
         Ok(out)
@@ -358,6 +392,9 @@ impl VulnDb {
 
     /// Vendor VEX statements about a vulnerability id or any of its aliases.
     pub fn vex_statements(&self, ids: &[String]) -> Result<Vec<VexStatement>, DbError> {
+        if !self.has_vex {
+            return Ok(Vec::new());
+        }
         let mut stmt = self
             .conn
             .prepare_cached("SELECT document FROM vex WHERE vulnerability = ?1")?;

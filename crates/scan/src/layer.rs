@@ -159,9 +159,13 @@ pub fn walk_layer_within<R: Read>(
         hasher: options.compute_diff_id.then(Sha256::new),
     };
     let mut fragment = LayerFragment::default();
-    let walked = walk_tar(&mut metered, limits, budget, &mut fragment);
+    // tar reads 512-byte headers and skips in small steps; a buffer between it and the
+    // decompressor turns those into large decompressor calls.
+    let mut buffered = BufReader::with_capacity(256 * 1024, &mut metered);
+    let walked = walk_tar(&mut buffered, limits, budget, &mut fragment);
     // Drain what follows the end-of-archive blocks so the diff_id covers the whole stream.
-    let drained = walked.and_then(|()| io::copy(&mut metered, &mut io::sink()).map(drop));
+    let drained = walked.and_then(|()| io::copy(&mut buffered, &mut io::sink()).map(drop));
+    drop(buffered);
     let bytes = metered.bytes;
     match drained {
         Ok(()) => {}

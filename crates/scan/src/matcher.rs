@@ -16,6 +16,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -194,6 +195,52 @@ fn lookups(distro_key: Option<&str>, package: &Package) -> Vec<(String, String, 
     }
 }
 
+/// One candidate's verdict on one installed version.
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    /// Index into the candidates of the package.
+    index: usize,
+    status: FindingStatus,
+    fixed: Option<String>,
+    reason: String,
+}
+
+/// Every candidate's verdict on `version`, memoized in the DB handle: across many images the
+/// same package versions recur, and each is evaluated once.
+fn verdicts(
+    db: &VulnDb,
+    scheme: Scheme,
+    key: crate::db::VersionKey,
+    candidates: &[Candidate],
+) -> Arc<Vec<Verdict>> {
+    if let Some(found) = db.verdicts.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return found;
+    }
+    let found: Arc<Vec<Verdict>> = Arc::new(
+        candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.advisory.withdrawn.is_none())
+            .filter_map(|(index, c)| {
+                let (status, fixed, reason) = evaluate(scheme, &key.2, &c.package)?;
+                Some(Verdict {
+                    index,
+                    status,
+                    fixed,
+                    reason,
+                })
+            })
+            .collect(),
+    );
+    if let Ok(mut memo) = db.verdicts.lock() {
+        if memo.len() >= 200_000 {
+            memo.clear();
+        }
+        memo.insert(key, found.clone());
+    }
+    found
+}
+
 fn match_package(
     db: &VulnDb,
     distro_key: Option<&str>,
@@ -204,12 +251,10 @@ fn match_package(
         let Some(scheme) = Scheme::for_ecosystem(&ecosystem) else {
             continue;
         };
-        for candidate in db.candidates(&ecosystem, &name)?.iter() {
-            if candidate.advisory.withdrawn.is_some() {
-                continue;
-            }
-            let Some((status, fixed, reason)) = evaluate(scheme, &version, &candidate.package)
-            else {
+        let candidates = db.candidates(&ecosystem, &name)?;
+        let key = (ecosystem.clone(), name.clone(), version.clone());
+        for verdict in verdicts(db, scheme, key, &candidates).iter() {
+            let Some(candidate) = candidates.get(verdict.index) else {
                 continue;
             };
             let evidence = MatchEvidence {
@@ -219,14 +264,14 @@ fn match_package(
                 name: name.clone(),
                 version: version.clone(),
                 scheme: scheme.name().to_owned(),
-                reason,
+                reason: verdict.reason.clone(),
             };
             for (ids, related) in id_groups(candidate) {
                 out.push(RawMatch {
                     ids,
                     related,
-                    status,
-                    fixed: fixed.clone(),
+                    status: verdict.status,
+                    fixed: verdict.fixed.clone(),
                     package_severity: candidate.package.severity,
                     candidate: candidate.clone(),
                     evidence: evidence.clone(),

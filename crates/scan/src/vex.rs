@@ -128,6 +128,9 @@ pub fn apply(
     manifest_digest: Option<&str>,
     statements: &[VexStatement],
 ) {
+    if statements.is_empty() {
+        return;
+    }
     let keys: Vec<Option<PurlKey>> = inventory
         .packages
         .iter()
