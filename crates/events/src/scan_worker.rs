@@ -31,12 +31,15 @@ use scan::matcher::Finding;
 use scan::model::Inventory;
 use scan::report::{Counts, ImageSummary, Report};
 use scan::scanner::{self, Quiet, ScanOptions};
-use store::{ScanChange, ScanJob, ScanResultRow, ScanStore};
+use store::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanStore};
 use tokio::sync::Notify;
 
 /// Identifies the detectors. Bump it when what they find changes, so cached layer fragments
 /// from older detectors are not reused.
 pub const ANALYZER_VERSION: &str = "bonded-scan-1";
+
+/// Stored results re-matched per batch.
+const REMATCH_BATCH: u32 = 250;
 
 /// The artifact type of the SBOM referrer (CycloneDX's registered media type).
 pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
@@ -473,27 +476,45 @@ impl ScanWorker {
         };
         let started = Instant::now();
         let mut stats = RematchStats::default();
-        let mut after = String::new();
-        loop {
-            let rows = self
-                .scans
-                .scan_results_after(&after, 500)
-                .await
-                .map_err(|e| e.to_string())?;
-            let Some(last) = rows.last() else { break };
-            after = last.manifest_digest.clone();
+        // A pipeline: while one batch is matched, the next is read and the previous written.
+        let mut rows = self
+            .scans
+            .scan_results_after("", REMATCH_BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut writing: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
+        while let Some(last) = rows.last() {
+            let after = last.manifest_digest.clone();
+            let batch = std::mem::take(&mut rows);
             let loaded = Arc::clone(&loaded);
             let from = from.clone();
+            let matching = tokio::task::spawn_blocking(move || rematch_rows(&loaded, batch, from));
+            let (next, matched) = tokio::join!(
+                self.scans.scan_results_after(&after, REMATCH_BATCH),
+                matching
+            );
             let (updated, changes) =
-                tokio::task::spawn_blocking(move || rematch_rows(&loaded, rows, from))
-                    .await
-                    .map_err(|e| format!("re-match task failed: {e}"))??;
+                matched.map_err(|e| format!("re-match task failed: {e}"))??;
+            rows = next.map_err(|e| e.to_string())?;
             stats.manifests += updated.len();
             stats.changed += changes.len();
-            self.scans
-                .record_rematch(&updated, &changes)
+            if let Some(previous) = writing.take() {
+                previous
+                    .await
+                    .map_err(|e| format!("re-match write failed: {e}"))??;
+            }
+            let scans = Arc::clone(&self.scans);
+            writing = Some(tokio::spawn(async move {
+                scans
+                    .record_rematch(updated, changes)
+                    .await
+                    .map_err(|e| e.to_string())
+            }));
+        }
+        if let Some(previous) = writing.take() {
+            previous
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("re-match write failed: {e}"))??;
         }
         stats.elapsed = started.elapsed();
         Ok(stats)
@@ -594,18 +615,32 @@ impl ScanWorker {
     }
 }
 
-/// A finding's identity across re-matches: the vulnerability and the package version.
-fn finding_key(f: &Finding, inventory: &Inventory) -> String {
+/// The fields of a stored finding that identify it across re-matches; the rest of the stored
+/// JSON is skipped, not built.
+#[derive(serde::Deserialize)]
+struct StoredFindingKey {
+    id: String,
+    package: usize,
+    status: scan::matcher::FindingStatus,
+}
+
+/// A finding's identity across re-matches: the vulnerability, the package version, the status.
+fn finding_key(
+    id: &str,
+    package: usize,
+    status: scan::matcher::FindingStatus,
+    inventory: &Inventory,
+) -> String {
     let package = inventory
         .packages
-        .get(f.package)
+        .get(package)
         .map(|p| format!("{}@{}", p.name, p.version))
         .unwrap_or_default();
-    format!("{} {package} {}", f.id, f.status.as_str())
+    format!("{id} {package} {}", status.as_str())
 }
 
 /// Rows with their new findings, and the changes among them.
-type Rematched = (Vec<ScanResultRow>, Vec<ScanChange>);
+type Rematched = (Vec<RematchedRow>, Vec<ScanChange>);
 
 fn rematch_rows(
     loaded: &LoadedDb,
@@ -660,22 +695,26 @@ fn rematch_chunk(
     let mut updated = Vec::with_capacity(rows.len());
     let mut changes = Vec::new();
     let at = now();
-    for mut row in rows {
+    for row in rows {
         let Ok(inventory) = serde_json::from_str::<Inventory>(&row.inventory) else {
             tracing::warn!(manifest = %row.manifest_digest, "stored inventory unreadable; rescan it");
             continue;
         };
-        let old: Vec<Finding> = row
+        let old: Vec<StoredFindingKey> = row
             .findings
             .as_deref()
             .and_then(|f| serde_json::from_str(f).ok())
             .unwrap_or_default();
         let new = scan::vex::match_with_vex(db, &inventory, Some(&row.manifest_digest), &[])
             .map_err(|e| e.to_string())?;
-        let old_keys: std::collections::BTreeSet<String> =
-            old.iter().map(|f| finding_key(f, &inventory)).collect();
-        let new_keys: std::collections::BTreeSet<String> =
-            new.iter().map(|f| finding_key(f, &inventory)).collect();
+        let old_keys: std::collections::BTreeSet<String> = old
+            .iter()
+            .map(|f| finding_key(&f.id, f.package, f.status, &inventory))
+            .collect();
+        let new_keys: std::collections::BTreeSet<String> = new
+            .iter()
+            .map(|f| finding_key(&f.id, f.package, f.status, &inventory))
+            .collect();
         let added: Vec<&String> = new_keys.difference(&old_keys).collect();
         let removed: Vec<&String> = old_keys.difference(&new_keys).collect();
         if !added.is_empty() || !removed.is_empty() {
@@ -688,11 +727,13 @@ fn rematch_chunk(
                 at,
             });
         }
-        row.summary = Some(serde_json::to_string(&Counts::of(&new)).map_err(|e| e.to_string())?);
-        row.findings = Some(serde_json::to_string(&new).map_err(|e| e.to_string())?);
-        row.db_version = Some(db_version.to_owned());
-        row.matched_at = Some(at);
-        updated.push(row);
+        updated.push(RematchedRow {
+            manifest_digest: row.manifest_digest,
+            db_version: db_version.to_owned(),
+            findings: serde_json::to_string(&new).map_err(|e| e.to_string())?,
+            summary: serde_json::to_string(&Counts::of(&new)).map_err(|e| e.to_string())?,
+            matched_at: at,
+        });
     }
     Ok((updated, changes))
 }

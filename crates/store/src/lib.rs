@@ -28,5 +28,5 @@ pub use meta::{
     ManifestRecord, MetaStore, NewUpload, Page, PutManifestError, Referrer, StoredManifest,
     UploadId, UploadState,
 };
-pub use scanning::{ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
+pub use scanning::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
 pub use sqlite::SqliteMetaStore;

@@ -61,6 +61,16 @@ pub struct ScanResultRow {
     pub matched_at: Option<i64>,
 }
 
+/// New findings for a stored inventory, from a re-match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RematchedRow {
+    pub manifest_digest: String,
+    pub db_version: String,
+    pub findings: String,
+    pub summary: String,
+    pub matched_at: i64,
+}
+
 /// A re-match that changed a manifest's findings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanChange {
@@ -123,11 +133,11 @@ pub trait ScanStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ScanResultRow>, StoreError>;
     /// Replaces the findings of many manifests after a re-match, with their changes, in one
-    /// transaction.
+    /// transaction. The inventories are not rewritten.
     async fn record_rematch(
         &self,
-        rows: &[ScanResultRow],
-        changes: &[ScanChange],
+        rows: Vec<RematchedRow>,
+        changes: Vec<ScanChange>,
     ) -> Result<(), StoreError>;
     async fn scan_changes(
         &self,

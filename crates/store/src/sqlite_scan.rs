@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::SqliteMetaStore;
 use crate::StoreError;
-use crate::scanning::{ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
+use crate::scanning::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
 
 fn job_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ScanJob, StoreError> {
     let state: String = row.try_get("state")?;
@@ -262,14 +262,23 @@ impl ScanStore for SqliteMetaStore {
 
     async fn record_rematch(
         &self,
-        rows: &[ScanResultRow],
-        changes: &[ScanChange],
+        rows: Vec<RematchedRow>,
+        changes: Vec<ScanChange>,
     ) -> Result<(), StoreError> {
-        let (rows, changes) = (rows.to_vec(), changes.to_vec());
         self.write(move |conn| {
             Box::pin(async move {
                 for row in &rows {
-                    upsert_result(conn, row).await?;
+                    sqlx::query(
+                        "UPDATE scan_results SET db_version = ?, findings = ?, summary = ?, matched_at = ? \
+                         WHERE manifest_digest = ?",
+                    )
+                    .bind(&row.db_version)
+                    .bind(&row.findings)
+                    .bind(&row.summary)
+                    .bind(row.matched_at)
+                    .bind(&row.manifest_digest)
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 for c in &changes {
                     sqlx::query(
