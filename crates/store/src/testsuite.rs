@@ -521,3 +521,235 @@ async fn tag_ordering_and_pages(meta: &dyn MetaStore) {
         .expect("catalog");
     assert!(after.items.iter().all(|n| n.as_str() > "conformance/tags"));
 }
+
+/// The scan queue, layer cache and results. `store` must implement both traits over the same
+/// data (a manifest push queues its scan).
+pub async fn scan_store<S: MetaStore + crate::ScanStore>(store: &S) {
+    use crate::{RematchedRow, ScanResultRow, ScanState};
+    let r = repo("conformance/scans");
+    let blob = Digest::compute(Algorithm::Sha256, b"layer for scans");
+    store
+        .commit_blob(&r, &blob, 15, None)
+        .await
+        .expect("commit");
+    let image = record(r#"{"scan":"image"}"#, vec![blob.clone()], None, None);
+    let artifact = record(
+        r#"{"scan":"artifact"}"#,
+        vec![blob.clone()],
+        None,
+        Some("application/x.sig"),
+    );
+    store
+        .put_manifest(&r, &image, None)
+        .await
+        .expect("put image");
+    store
+        .put_manifest(&r, &artifact, None)
+        .await
+        .expect("put artifact");
+    let image_digest = image.digest.to_string();
+
+    // Only the image is queued, in the manifest's own transaction.
+    let job = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("queued with the push");
+    assert_eq!((job.state, job.attempts), (ScanState::Pending, 0));
+    assert!(
+        store
+            .scan_job(&artifact.digest.to_string())
+            .await
+            .expect("job")
+            .is_none()
+    );
+
+    let claimed = store
+        .claim_scan_job(100, 60)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(claimed.manifest_digest, image_digest);
+    assert_eq!(
+        (claimed.state, claimed.attempts, claimed.started_at),
+        (ScanState::Running, 1, Some(100))
+    );
+    assert!(
+        store
+            .claim_scan_job(120, 60)
+            .await
+            .expect("claim")
+            .is_none(),
+        "running and fresh"
+    );
+    // A worker that died: the job is taken again once stale.
+    let again = store
+        .claim_scan_job(200, 60)
+        .await
+        .expect("claim")
+        .expect("stale job");
+    assert_eq!(again.attempts, 2);
+    store
+        .finish_scan_job(&image_digest, Err("layer 0: corrupt".into()), 210)
+        .await
+        .expect("finish");
+    let failed = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("job");
+    assert_eq!(
+        (failed.state, failed.reason.as_deref(), failed.finished_at),
+        (ScanState::Failed, Some("layer 0: corrupt"), Some(210))
+    );
+    assert!(
+        store
+            .claim_scan_job(300, 60)
+            .await
+            .expect("claim")
+            .is_none(),
+        "failed jobs stay failed"
+    );
+
+    // A rescan request resets it; one for a manifest not in the repository is refused.
+    assert!(
+        store
+            .request_scan(r.as_str(), &image_digest, 400)
+            .await
+            .expect("request")
+    );
+    assert!(
+        !store
+            .request_scan("conformance/elsewhere", &image_digest, 400)
+            .await
+            .expect("request")
+    );
+    let pending = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("job");
+    assert_eq!(
+        (pending.state, pending.attempts, pending.reason),
+        (ScanState::Pending, 0, None)
+    );
+    store
+        .claim_scan_job(410, 60)
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .finish_scan_job(&image_digest, Ok(()), 420)
+        .await
+        .expect("finish");
+    assert_eq!(
+        store
+            .scan_job(&image_digest)
+            .await
+            .expect("job")
+            .expect("job")
+            .state,
+        ScanState::Done
+    );
+
+    // The per-layer cache.
+    assert_eq!(
+        store.layer_diff_id(&blob.to_string()).await.expect("diff"),
+        None
+    );
+    store
+        .put_layer_diff_id(&blob.to_string(), "sha256:diff")
+        .await
+        .expect("put diff");
+    store
+        .put_layer_fragment("sha256:diff", "a1", "{\"files\":[]}", 1)
+        .await
+        .expect("put fragment");
+    assert_eq!(
+        store
+            .layer_diff_id(&blob.to_string())
+            .await
+            .expect("diff")
+            .as_deref(),
+        Some("sha256:diff")
+    );
+    assert_eq!(
+        store
+            .layer_fragment("sha256:diff", "a1")
+            .await
+            .expect("fragment")
+            .as_deref(),
+        Some("{\"files\":[]}")
+    );
+    assert_eq!(
+        store
+            .layer_fragment("sha256:diff", "a2")
+            .await
+            .expect("fragment"),
+        None,
+        "another analyzer"
+    );
+
+    // Results, re-matches and their changes.
+    let row = ScanResultRow {
+        manifest_digest: image_digest.clone(),
+        db_version: Some("v1".into()),
+        inventory: "{\"packages\":[]}".into(),
+        findings: Some("[]".into()),
+        summary: Some("{}".into()),
+        scanned_at: 500,
+        matched_at: Some(500),
+    };
+    store.put_scan_result(&row).await.expect("put result");
+    assert_eq!(
+        store.scan_result(&image_digest).await.expect("result"),
+        Some(row.clone())
+    );
+    let page = store.scan_results_after("", 10).await.expect("page");
+    assert!(page.iter().any(|p| p.manifest_digest == image_digest));
+    assert!(
+        store
+            .scan_results_after(&image_digest, 10)
+            .await
+            .expect("page")
+            .iter()
+            .all(|p| p.manifest_digest > image_digest)
+    );
+    store
+        .record_rematch(
+            vec![RematchedRow {
+                manifest_digest: image_digest.clone(),
+                db_version: "v2".into(),
+                findings: "[{\"id\":\"CVE-1\"}]".into(),
+                summary: "{\"total\":1}".into(),
+                matched_at: 600,
+            }],
+            vec![crate::ScanChange {
+                manifest_digest: image_digest.clone(),
+                from_db: Some("v1".into()),
+                to_db: "v2".into(),
+                added: "[\"CVE-1\"]".into(),
+                removed: "[]".into(),
+                at: 600,
+            }],
+        )
+        .await
+        .expect("rematch");
+    let rematched = store
+        .scan_result(&image_digest)
+        .await
+        .expect("result")
+        .expect("row");
+    assert_eq!(rematched.inventory, row.inventory, "the inventory is kept");
+    assert_eq!(
+        (
+            rematched.db_version.as_deref(),
+            rematched.matched_at,
+            rematched.scanned_at
+        ),
+        (Some("v2"), Some(600), 500)
+    );
+    let changes = store.scan_changes(&image_digest, 5).await.expect("changes");
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].added, "[\"CVE-1\"]");
+}

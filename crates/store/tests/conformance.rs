@@ -19,3 +19,12 @@ async fn sqlite_meta_store_conforms() {
         .expect("open");
     testsuite::meta_store(&meta).await;
 }
+
+#[tokio::test]
+async fn sqlite_scan_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteMetaStore::open(&dir.path().join("bonded.db"), Durability::Relaxed)
+        .await
+        .expect("open");
+    testsuite::scan_store(&store).await;
+}
