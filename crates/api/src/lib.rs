@@ -115,7 +115,7 @@ async fn get_scan(
     let manifest = manifest(&state, &name, &digest).await?;
     if let ManifestKind::Index { manifests } = &manifest.kind {
         let mut children = Vec::new();
-        for child in manifests {
+        for child in image_children(&state, &name, manifests).await? {
             let mut entry = image_scan(&state, &child.digest.to_string(), false).await?;
             if let Some(platform) = &child.platform {
                 entry["platform"] = platform.clone();
@@ -143,6 +143,42 @@ async fn get_scan(
     let mut body = image_scan(&state, &digest.to_string(), true).await?;
     body["repository"] = json!(name.to_string());
     Ok(axum::Json(body).into_response())
+}
+
+/// The children of an index that are container images: BuildKit attestation manifests
+/// (`unknown/unknown`), signatures and other artifacts are not scanned, so they take no part
+/// in the index's status.
+async fn image_children<'a>(
+    state: &ApiState,
+    name: &RepositoryName,
+    manifests: &'a [oci::Descriptor],
+) -> Result<Vec<&'a oci::Descriptor>, ApiError> {
+    let mut out = Vec::new();
+    for child in manifests {
+        let unknown_platform = child
+            .platform
+            .as_ref()
+            .and_then(|p| p.get("os"))
+            .and_then(|os| os.as_str())
+            == Some("unknown");
+        if unknown_platform {
+            continue;
+        }
+        let Some(stored) = state
+            .meta
+            .manifest_by_digest(name, &child.digest)
+            .await
+            .map_err(ApiError::internal)?
+        else {
+            continue;
+        };
+        if Manifest::parse(Some(&stored.media_type), &stored.content)
+            .is_ok_and(|m| m.is_container_image())
+        {
+            out.push(child);
+        }
+    }
+    Ok(out)
 }
 
 /// The status of an index: failed if any child failed, else the least advanced child's.
@@ -259,7 +295,11 @@ async fn post_scan(
     let (name, digest) = parse_scan_path(&rest)?;
     let manifest = manifest(&state, &name, &digest).await?;
     let targets: Vec<Digest> = match &manifest.kind {
-        ManifestKind::Index { manifests } => manifests.iter().map(|m| m.digest.clone()).collect(),
+        ManifestKind::Index { manifests } => image_children(&state, &name, manifests)
+            .await?
+            .into_iter()
+            .map(|m| m.digest.clone())
+            .collect(),
         ManifestKind::Image { .. } if manifest.is_container_image() => vec![digest.clone()],
         ManifestKind::Image { .. } => {
             return Err(ApiError::new(

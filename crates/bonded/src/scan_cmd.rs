@@ -337,7 +337,8 @@ pub fn scan(args: &ScanArgs) -> Result<u8> {
     let mut table = String::new();
     let mut remaining = 0usize;
     for image in &opened.images {
-        let inv = inventory(&opened, image)?;
+        let mut inv = inventory(&opened, image)?;
+        inv.notes.extend(scan::matcher::coverage_notes(&db, &inv)?);
         let mut findings =
             scan::vex::match_with_vex(&db, &inv, image.manifest_digest.as_deref(), &user_vex)?;
         findings.retain(|f| {

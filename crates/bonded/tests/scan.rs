@@ -326,6 +326,40 @@ fn vex_statements_suppress_findings_and_show_as_analysis() {
         .expect("kept with analysis");
     assert_eq!(v["analysis"]["state"], "not_affected");
     assert_eq!(v["analysis"]["justification"], "code_not_reachable");
+    // A later file saying `affected` puts the finding back.
+    let again = f.root.join("affected.vex.json");
+    std::fs::write(
+        &again,
+        serde_json::to_vec(&serde_json::json!({
+            "@context": "https://openvex.dev/ns/v0.2.0",
+            "@id": "https://example.com/vex/2",
+            "author": "Example Security",
+            "timestamp": "2026-11-02T00:00:00Z",
+            "version": 1,
+            "statements": [{
+                "vulnerability": {"name": "CVE-2023-0286"},
+                "products": [{"@id": "pkg:deb/debian/libssl1.1"}],
+                "status": "affected",
+                "action_statement": "upgrade"
+            }]
+        }))
+        .expect("vex"),
+    )
+    .expect("write vex");
+    let table = ok(&[
+        "scan",
+        "--db",
+        &f.db,
+        "--vex",
+        &path(&vex),
+        "--vex",
+        &path(&again),
+        &f.layout,
+    ]);
+    assert!(
+        table.contains("CVE-2023-0286"),
+        "the later statement wins: {table}"
+    );
 }
 
 #[test]

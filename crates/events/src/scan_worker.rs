@@ -280,7 +280,9 @@ impl ScanWorker {
         match self.check_db() {
             Ok(Some((old, new))) => {
                 tracing::info!(from = old.as_deref().unwrap_or("none"), to = %new, "vulnerability DB loaded");
-                if old.is_some() {
+                // Also on the first load: results stored with another DB (or none, or while
+                // the server was down and the file changed) are brought up to date.
+                {
                     match self.rematch_all(old).await {
                         Ok(stats) => tracing::info!(
                             manifests = stats.manifests,
@@ -378,7 +380,7 @@ impl ScanWorker {
             }
         }
 
-        let (findings, db_version) = self.match_one(&inventory, &job.manifest_digest).await?;
+        let (findings, db_version) = self.match_one(&mut inventory, &job.manifest_digest).await?;
         let row = ScanResultRow {
             manifest_digest: job.manifest_digest.clone(),
             db_version: db_version.clone(),
@@ -448,24 +450,28 @@ impl ScanWorker {
     }
 
     /// Matches one inventory with the loaded DB (with the DB's vendor VEX applied).
+    /// Also adds to the inventory's notes what the DB could not cover.
     async fn match_one(
         &self,
-        inventory: &Inventory,
+        inventory: &mut Inventory,
         manifest_digest: &str,
     ) -> Result<(Option<Vec<Finding>>, Option<String>), String> {
         let Some(loaded) = self.loaded() else {
             return Ok((None, None));
         };
-        let inventory = inventory.clone();
+        let owned = inventory.clone();
         let digest = manifest_digest.to_owned();
-        tokio::task::spawn_blocking(move || {
+        let (findings, notes, version) = tokio::task::spawn_blocking(move || {
             let db = loaded.first()?;
-            let findings = scan::vex::match_with_vex(&db, &inventory, Some(&digest), &[])
+            let notes = scan::matcher::coverage_notes(&db, &owned).map_err(|e| e.to_string())?;
+            let findings = scan::vex::match_with_vex(&db, &owned, Some(&digest), &[])
                 .map_err(|e| e.to_string())?;
-            Ok((Some(findings), Some(loaded.version.clone())))
+            Ok::<_, String>((findings, notes, loaded.version.clone()))
         })
         .await
-        .map_err(|e| format!("match task failed: {e}"))?
+        .map_err(|e| format!("match task failed: {e}"))??;
+        inventory.notes.extend(notes);
+        Ok((Some(findings), Some(version)))
     }
 
     /// Re-matches every stored inventory against the loaded DB, 500 at a time, recording
@@ -696,6 +702,9 @@ fn rematch_chunk(
     let mut changes = Vec::new();
     let at = now();
     for row in rows {
+        if row.db_version.as_deref() == Some(db_version) {
+            continue;
+        }
         let Ok(inventory) = serde_json::from_str::<Inventory>(&row.inventory) else {
             tracing::warn!(manifest = %row.manifest_digest, "stored inventory unreadable; rescan it");
             continue;
@@ -705,8 +714,14 @@ fn rematch_chunk(
             .as_deref()
             .and_then(|f| serde_json::from_str(f).ok())
             .unwrap_or_default();
-        let new = scan::vex::match_with_vex(db, &inventory, Some(&row.manifest_digest), &[])
-            .map_err(|e| e.to_string())?;
+        // One row the DB cannot match is logged and left for a rescan; the others go on.
+        let new = match scan::vex::match_with_vex(db, &inventory, Some(&row.manifest_digest), &[]) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::warn!(manifest = %row.manifest_digest, error = %e, "re-match failed for this image");
+                continue;
+            }
+        };
         let old_keys: std::collections::BTreeSet<String> = old
             .iter()
             .map(|f| finding_key(&f.id, f.package, f.status, &inventory))

@@ -390,6 +390,14 @@ impl VulnDb {
         Ok(head)
     }
 
+    /// Whether the DB has any advisory for this ecosystem key.
+    pub fn has_ecosystem(&self, ecosystem: &str) -> Result<bool, DbError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM affected WHERE ecosystem = ?1)")?
+            .query_row(params![ecosystem], |r| r.get::<_, bool>(0))?)
+    }
+
     /// Vendor VEX statements about a vulnerability id or any of its aliases.
     pub fn vex_statements(&self, ids: &[String]) -> Result<Vec<VexStatement>, DbError> {
         if !self.has_vex {

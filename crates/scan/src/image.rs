@@ -265,11 +265,38 @@ pub(crate) fn resolve_manifest(
     fetch_blob: &dyn Fn(&Digest) -> Result<Vec<u8>, ImageError>,
     locate: &dyn Fn(&oci::Descriptor) -> Locator,
 ) -> Result<Vec<ResolvedImage>, ImageError> {
+    resolve_at(
+        name,
+        digest,
+        platform,
+        fetch_manifest,
+        fetch_blob,
+        locate,
+        false,
+    )
+}
+
+/// The most images one reference may expand to (`--platform all` on an index).
+const MAX_PLATFORMS: usize = 64;
+
+fn resolve_at(
+    name: &str,
+    digest: Digest,
+    platform: &PlatformChoice,
+    fetch_manifest: &FetchManifest<'_>,
+    fetch_blob: &dyn Fn(&Digest) -> Result<Vec<u8>, ImageError>,
+    locate: &dyn Fn(&oci::Descriptor) -> Locator,
+    inside_index: bool,
+) -> Result<Vec<ResolvedImage>, ImageError> {
     let (bytes, media_type) = fetch_manifest(&digest)?;
     verify(&format!("manifest {digest}"), &digest, &bytes)?;
     let manifest = Manifest::parse(media_type.as_deref(), &bytes)
         .map_err(|e| invalid(format!("manifest {digest}"), e))?;
     match manifest.kind {
+        ManifestKind::Index { .. } if inside_index => Err(invalid(
+            format!("manifest {digest}"),
+            "an index inside an index is not an image",
+        )),
         ManifestKind::Index { manifests } => {
             let mut available = Vec::new();
             let mut chosen = Vec::new();
@@ -303,16 +330,26 @@ pub(crate) fn resolve_manifest(
                     available: available.join(", "),
                 });
             }
+            if chosen.len() > MAX_PLATFORMS {
+                return Err(invalid(
+                    format!("index {digest}"),
+                    format!(
+                        "{} platforms; at most {MAX_PLATFORMS} are scanned at once",
+                        chosen.len()
+                    ),
+                ));
+            }
             let mut out = Vec::new();
             for child in chosen {
                 // One level of nesting only: an index of indexes is not an image.
-                let mut images = resolve_manifest(
+                let mut images = resolve_at(
                     name,
                     child,
                     &PlatformChoice::All,
                     fetch_manifest,
                     fetch_blob,
                     locate,
+                    true,
                 )?;
                 out.append(&mut images);
             }

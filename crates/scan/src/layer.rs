@@ -197,6 +197,12 @@ pub fn walk_layer_within<R: Read>(
     Ok(fragment)
 }
 
+/// The largest GNU long name or PAX header accepted (real ones are a few hundred bytes).
+const MAX_TAR_METADATA_BYTES: u64 = 64 * 1024;
+
+/// Notes kept per layer; beyond this a layer is noisy, not more informative.
+const MAX_NOTES: usize = 100;
+
 #[derive(Debug)]
 struct TooManyEntries;
 
@@ -215,13 +221,50 @@ fn walk_tar<R: Read>(
     fragment: &mut LayerFragment,
 ) -> io::Result<()> {
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries()? {
+    // Raw entries: the tar crate would read a GNU long name or PAX header of any declared size
+    // into memory; here they are read with a bound.
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut pax_path: Option<Vec<u8>> = None;
+    let mut retained: u64 = 0;
+    for entry in archive.entries()?.raw(true) {
         let mut entry = entry?;
         fragment.entries += 1;
         if fragment.entries > limits.max_entries {
             return Err(io::Error::other(TooManyEntries));
         }
-        let raw = entry.path_bytes();
+        let kind = entry.header().entry_type();
+        if kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+        {
+            let size = entry.size();
+            if size > MAX_TAR_METADATA_BYTES {
+                return Err(io::Error::other(format!(
+                    "a tar {kind:?} entry of {size} bytes (at most {MAX_TAR_METADATA_BYTES} are accepted)"
+                )));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            (&mut entry).take(size).read_to_end(&mut data)?;
+            if kind.is_gnu_longname() {
+                // NUL-terminated, as GNU tar writes it.
+                let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                data.truncate(end);
+                long_name = Some(data);
+            } else if kind.is_pax_local_extensions() {
+                // POSIX pax `path` overrides the header's name (and a GNU long name).
+                pax_path = tar::PaxExtensions::new(&data)
+                    .filter_map(Result::ok)
+                    .find(|e| e.key_bytes() == b"path")
+                    .map(|e| e.value_bytes().to_vec());
+            }
+            continue;
+        }
+        let header_path = entry.header().path_bytes().into_owned();
+        let raw = pax_path.take().or(long_name.take()).unwrap_or(header_path);
+        if fragment.notes.len() >= MAX_NOTES {
+            fragment.notes.truncate(MAX_NOTES);
+        }
         if raw.len() > limits.max_path_bytes {
             fragment.notes.push(format!(
                 "skipped an entry whose path is {} bytes long",
@@ -269,6 +312,13 @@ fn walk_tar<R: Read>(
         (&mut entry).take(size).read_to_end(&mut bytes)?;
         let mut evidence = detect::analyze(file_kind, &path, &bytes, limits);
         fragment.notes.append(&mut evidence.notes);
+        retained += evidence.retained_bytes();
+        if retained > limits.max_evidence_bytes {
+            return Err(io::Error::other(format!(
+                "what the detectors found in this layer exceeds {} bytes (the max_evidence_bytes limit)",
+                limits.max_evidence_bytes
+            )));
+        }
         // Pushed even when empty: a file that no longer names packages still replaces the
         // lower layers' copy.
         fragment.files.push((path, evidence));

@@ -24,6 +24,9 @@ pub struct Limits {
     pub memory_budget_bytes: u64,
     /// A nested Java archive read into memory may be at most this large.
     pub max_nested_jar_bytes: u64,
+    /// What the detectors keep from one layer (package fields, owned-file paths, notes), in
+    /// bytes: a layer that names millions of packages or files ends its scan instead.
+    pub max_evidence_bytes: u64,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             max_path_bytes: 4096,
             memory_budget_bytes: 64 << 20,
             max_nested_jar_bytes: 16 << 20,
+            max_evidence_bytes: 64 << 20,
         }
     }
 }

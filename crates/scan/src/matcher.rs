@@ -151,6 +151,31 @@ pub fn match_inventory(db: &VulnDb, inventory: &Inventory) -> Result<Vec<Finding
     Ok(findings)
 }
 
+/// What matching could not cover, for the report: OS packages with no distribution feed to
+/// match against (an unknown distribution, or one the DB holds no data for). Such packages
+/// are not reported as clean.
+pub fn coverage_notes(db: &VulnDb, inventory: &Inventory) -> Result<Vec<String>, DbError> {
+    let os = inventory.packages.iter().filter(|p| p.kind.is_os()).count();
+    if os == 0 {
+        return Ok(Vec::new());
+    }
+    let key = inventory.distro.as_ref().and_then(|d| d.ecosystem_key());
+    let note = match (&inventory.distro, key) {
+        (None, _) => Some(format!(
+            "{os} OS packages were not matched: no os-release names the distribution"
+        )),
+        (Some(d), None) => Some(format!(
+            "{os} OS packages were not matched: no vulnerability feed is known for {} {}",
+            d.id, d.version_id
+        )),
+        (Some(_), Some(key)) if !db.has_ecosystem(&key)? => Some(format!(
+            "{os} OS packages were not matched: the vulnerability DB has no data for {key}"
+        )),
+        _ => None,
+    };
+    Ok(note.into_iter().collect())
+}
+
 /// The lookups for a package: (ecosystem, name, version to compare).
 fn lookups(distro_key: Option<&str>, package: &Package) -> Vec<(String, String, String)> {
     match package.kind {
@@ -427,22 +452,16 @@ fn in_range(scheme: Scheme, installed: &Version, events: &[Event]) -> Result<Ran
     // "0" sorts first and "*" last; ties keep the record's order. An insertion sort, because
     // some schemes' orders are not total (Maven's `ComparableVersion` is not), and the
     // standard sorts may panic on such a comparator; event lists are short.
-    insertion_sort(&mut parsed, |(a, ea), (b, eb)| match (a, b) {
-        (Some(a), Some(b)) => a.cmp(b),
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => {
-            if matches!(ea, Event::Limit(_)) {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            }
-        }
-        (Some(_), None) => {
-            if matches!(eb, Event::Limit(_)) {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            }
+    insertion_sort(&mut parsed, |(a, ea), (b, eb)| {
+        // `introduced: "0"` ranks before every version and `limit: "*"` after every one.
+        let rank = |v: &Option<Version>, e: &Event| match (v, e) {
+            (None, Event::Limit(_)) => 2,
+            (None, _) => 0,
+            (Some(_), _) => 1,
+        };
+        match (a, b) {
+            (Some(a), Some(b)) => a.cmp(b),
+            _ => rank(a, ea).cmp(&rank(b, eb)),
         }
     });
     let mut vulnerable = false;

@@ -105,7 +105,7 @@ fn purl_matches(statement_purl: &str, package: &PurlKey) -> bool {
         |a: &str, b: &str| a == b || a.trim_start_matches('v') == b.trim_start_matches('v');
     s.ty == package.ty
         && s.name == package.name
-        && (s.namespace.is_empty() || s.namespace == package.namespace)
+        && s.namespace == package.namespace
         && match (&s.version, &package.version) {
             (None, _) => true,
             (Some(a), Some(b)) => same_version(a, b),
@@ -136,6 +136,12 @@ pub fn apply(
         .iter()
         .map(|p| parse_purl(&package_purl(p, inventory.distro.as_ref()).to_string()))
         .collect();
+    // Packages read from the same file (a Go binary and its modules) share a product.
+    let mut by_evidence: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, p) in inventory.packages.iter().enumerate() {
+        by_evidence.entry(p.evidence.as_str()).or_default().push(i);
+    }
     for finding in findings.iter_mut() {
         let Some(Some(key)) = keys.get(finding.package) else {
             continue;
@@ -143,14 +149,7 @@ pub fn apply(
         let Some(package) = inventory.packages.get(finding.package) else {
             continue;
         };
-        // Packages read from the same file (a Go binary and its modules) share a product.
-        let siblings: Vec<&PurlKey> = inventory
-            .packages
-            .iter()
-            .zip(&keys)
-            .filter(|(p, _)| p.evidence == package.evidence)
-            .filter_map(|(_, k)| k.as_ref())
-            .collect();
+        let matched_status = finding.status;
         for statement in statements {
             let names_finding = std::iter::once(&statement.vulnerability)
                 .chain(&statement.aliases)
@@ -161,18 +160,30 @@ pub fn apply(
             let applies = if statement.subcomponents.is_empty() {
                 statement.products.iter().any(|p| purl_matches(p, key))
             } else {
+                let siblings = by_evidence
+                    .get(package.evidence.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 let product_here = statement.products.iter().any(|p| {
                     is_image_product(p, manifest_digest)
-                        || siblings.iter().any(|s| purl_matches(p, s))
+                        || siblings
+                            .iter()
+                            .filter_map(|&i| keys.get(i).and_then(Option::as_ref))
+                            .any(|s| purl_matches(p, s))
                 });
                 product_here && statement.subcomponents.iter().any(|s| purl_matches(s, key))
             };
             if !applies {
                 continue;
             }
-            if matches!(statement.status, VexStatus::NotAffected | VexStatus::Fixed) {
-                finding.status = FindingStatus::NotAffected;
-            }
+            // The last statement that applies decides: `affected` after `not_affected` puts
+            // the finding back.
+            finding.status =
+                if matches!(statement.status, VexStatus::NotAffected | VexStatus::Fixed) {
+                    FindingStatus::NotAffected
+                } else {
+                    matched_status
+                };
             finding.vex = Some(VexApplied {
                 status: statement.status,
                 justification: statement.justification.clone(),
@@ -343,6 +354,10 @@ mod tests {
         let key = parse_purl("pkg:npm/%40angular/core@12.0.0").unwrap();
         assert_eq!(key.namespace, "@angular");
         assert!(purl_matches("pkg:npm/%40angular/core", &key));
+        assert!(
+            !purl_matches("pkg:npm/core", &key),
+            "no namespace is not any namespace"
+        );
         assert!(purl_matches("pkg:npm/%40angular/core@12.0.0?foo=bar", &key));
         assert!(!purl_matches("pkg:npm/%40angular/core@12.0.1", &key));
         let go = parse_purl("pkg:golang/github.com/x/net@v0.17.0").unwrap();

@@ -173,6 +173,15 @@ fn each_rpm_database_format() {
                 .iter()
                 .all(|p| p.kind == PackageKind::Rpm && p.evidence == image_path)
         );
+        // No os-release: the packages cannot be matched, and the report says so.
+        let db = db_from(dir.path(), &["e2e/advisories-lang"]);
+        let notes = scan::matcher::coverage_notes(&db, &inv).expect("notes");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("OS packages were not matched")),
+            "{notes:?}"
+        );
     }
 }
 

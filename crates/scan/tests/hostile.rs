@@ -175,3 +175,37 @@ fn not_a_tar_at_all() {
         .is_err()
     );
 }
+
+#[test]
+fn huge_tar_metadata_is_refused_not_allocated() {
+    // A GNU long-name entry declaring 1 GiB: the walker refuses it before reading it.
+    let mut header = tar::Header::new_gnu();
+    header.set_path("././@LongLink").expect("path");
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_size(1 << 30);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut bytes = header.as_bytes().to_vec();
+    bytes.extend_from_slice(&[b'a'; 4096]);
+    let err = walk_layer(
+        gzip(&bytes).as_slice(),
+        &Limits::default(),
+        WalkOptions::default(),
+    )
+    .expect_err("refused");
+    assert!(err.to_string().contains("at most 65536"), "{err}");
+}
+
+#[test]
+fn a_layer_naming_millions_of_files_ends_its_scan() {
+    // A 4 MiB dpkg .list of short paths: 2 million owned files, over a 32 MiB evidence limit.
+    let list: String = (0..2_000_000).map(|i| format!("/f{i}\n")).collect();
+    let layer = Layer::new().file("var/lib/dpkg/info/big.list", list);
+    let limits = Limits {
+        max_evidence_bytes: 32 << 20,
+        ..Limits::default()
+    };
+    let err =
+        walk_layer(layer.gzip().as_slice(), &limits, WalkOptions::default()).expect_err("too much");
+    assert!(err.to_string().contains("max_evidence_bytes"), "{err}");
+}

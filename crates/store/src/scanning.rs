@@ -100,6 +100,8 @@ pub trait ScanStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), StoreError>;
     /// Queues a (re)scan of a manifest; returns false when the manifest is not in `repository`.
+    /// A request while the job runs makes it run again: the running worker's finish no longer
+    /// applies to the pending job.
     async fn request_scan(
         &self,
         repository: &str,

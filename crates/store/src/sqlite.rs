@@ -556,7 +556,10 @@ impl MetaStore for SqliteMetaStore {
                         // The outbox: the job commits with the manifest or not at all.
                         sqlx::query(
                             "INSERT INTO scan_jobs (manifest_digest, repository, state, attempts, queued_at) \
-                             VALUES (?, ?, 'pending', 0, ?) ON CONFLICT DO NOTHING",
+                             VALUES (?, ?, 'pending', 0, ?) ON CONFLICT (manifest_digest) DO UPDATE \
+                             SET state = 'pending', reason = NULL, attempts = 0, \
+                             queued_at = excluded.queued_at, repository = excluded.repository \
+                             WHERE scan_jobs.state = 'failed'",
                         )
                         .bind(&digest)
                         .bind(&repo)

@@ -35,6 +35,9 @@ fn result_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ScanResultRow, Store
     })
 }
 
+/// Times a job may be taken by a worker that then stops before finishing it.
+const MAX_SCAN_ATTEMPTS: i64 = 3;
+
 /// Column lists, as macros so that queries stay `&'static str` (sqlx audits dynamic SQL).
 macro_rules! job_columns {
     () => {
@@ -56,9 +59,25 @@ impl ScanStore for SqliteMetaStore {
     ) -> Result<Option<ScanJob>, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
-                let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM scan_jobs \
+                // A job whose worker died MAX_SCAN_ATTEMPTS times (an image that kills the
+                // process, say) is failed instead of taken again.
+                sqlx::query(
+                    "UPDATE scan_jobs SET state = 'failed', finished_at = ?, \
+                     reason = 'the scan did not finish after ' || attempts || ' attempts (the worker stopped each time)' \
+                     WHERE state = 'running' AND started_at < ? AND attempts >= ?",
+                )
+                .bind(now)
+                .bind(now - stale_after)
+                .bind(MAX_SCAN_ATTEMPTS)
+                .execute(&mut *conn)
+                .await?;
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    job_columns!(),
+                    " FROM scan_jobs \
                      WHERE state = 'pending' OR (state = 'running' AND started_at < ?) \
-                     ORDER BY queued_at LIMIT 1"))
+                     ORDER BY queued_at LIMIT 1"
+                ))
                 .bind(now - stale_after)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -132,8 +151,7 @@ impl ScanStore for SqliteMetaStore {
                     "INSERT INTO scan_jobs (manifest_digest, repository, state, attempts, queued_at) \
                      VALUES (?, ?, 'pending', 0, ?) \
                      ON CONFLICT (manifest_digest) DO UPDATE SET state = 'pending', reason = NULL, \
-                     attempts = 0, queued_at = excluded.queued_at, repository = excluded.repository \
-                     WHERE scan_jobs.state != 'running'",
+                     attempts = 0, queued_at = excluded.queued_at, repository = excluded.repository",
                 )
                 .bind(&digest)
                 .bind(&repo)

@@ -610,6 +610,26 @@ pub async fn scan_store<S: MetaStore + crate::ScanStore>(store: &S) {
             .is_none(),
         "failed jobs stay failed"
     );
+    // Pushing the manifest again queues a failed scan again.
+    store
+        .put_manifest(&r, &image, None)
+        .await
+        .expect("push again");
+    let requeued = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("job");
+    assert_eq!(requeued.state, ScanState::Pending);
+    store
+        .claim_scan_job(310, 60)
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .finish_scan_job(&image_digest, Err("again".into()), 320)
+        .await
+        .expect("finish");
 
     // A rescan request resets it; one for a manifest not in the repository is refused.
     assert!(
@@ -635,6 +655,28 @@ pub async fn scan_store<S: MetaStore + crate::ScanStore>(store: &S) {
     );
     store
         .claim_scan_job(410, 60)
+        .await
+        .expect("claim")
+        .expect("job");
+    // A rescan requested while it runs: the running scan's finish does not close it.
+    assert!(
+        store
+            .request_scan(r.as_str(), &image_digest, 415)
+            .await
+            .expect("request")
+    );
+    store
+        .finish_scan_job(&image_digest, Ok(()), 418)
+        .await
+        .expect("finish");
+    let again = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("job");
+    assert_eq!(again.state, ScanState::Pending);
+    store
+        .claim_scan_job(419, 60)
         .await
         .expect("claim")
         .expect("job");

@@ -47,6 +47,31 @@ pub struct Evidence {
 const JAVA_EXTENSIONS: [&str; 6] = [".jar", ".war", ".ear", ".par", ".jpi", ".hpi"];
 
 /// `mode` is the tar entry's permission bits.
+impl Evidence {
+    /// About how many bytes this evidence keeps in memory.
+    pub fn retained_bytes(&self) -> u64 {
+        let package: usize = self
+            .packages
+            .iter()
+            .map(|p| {
+                96 + p.name.len()
+                    + p.version.len()
+                    + p.evidence.len()
+                    + p.source_name.as_ref().map_or(0, String::len)
+                    + p.source_version.as_ref().map_or(0, String::len)
+                    + p.licenses.iter().map(String::len).sum::<usize>()
+            })
+            .sum();
+        let owned: usize = self
+            .owned_files
+            .iter()
+            .map(|(a, b)| 48 + a.len() + b.len())
+            .sum();
+        let notes: usize = self.notes.iter().map(String::len).sum();
+        (package + owned + notes) as u64
+    }
+}
+
 pub(crate) fn classify(path: &str, mode: u32) -> Option<FileKind> {
     if let Some(priority) = os_release::priority(path) {
         return Some(FileKind::OsRelease { priority });

@@ -124,7 +124,7 @@ pub fn render(report: &Report<'_>) -> String {
 
 fn short(digest: &str) -> String {
     match digest.split_once(':') {
-        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        Some((alg, hex)) => format!("{alg}:{}", hex.chars().take(12).collect::<String>()),
         None => digest.to_owned(),
     }
 }

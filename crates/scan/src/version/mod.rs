@@ -139,8 +139,8 @@ impl Scheme {
         let scheme = match base {
             "debian" | "ubuntu" => Scheme::Dpkg,
             "alpine" | "wolfi" | "chainguard" => Scheme::Apk,
-            "rhel" | "fedora" | "centos" | "rocky" | "alma" | "amzn" | "sles" | "mariner"
-            | "oracle" => Scheme::Rpm,
+            "rhel" | "fedora" | "centos" | "rocky" | "alma" | "almalinux" | "amzn" | "sles"
+            | "mariner" | "oracle" | "ol" => Scheme::Rpm,
             b if b.starts_with("opensuse") => Scheme::Rpm,
             "pypi" => Scheme::Pep440,
             "npm" | "crates.io" | "bitnami" => Scheme::Semver,
