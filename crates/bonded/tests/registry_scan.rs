@@ -226,6 +226,37 @@ fn pushed_images_are_scanned_rematched_and_get_an_sbom_referrer() {
         .expect("GET");
     assert_eq!(artifact.status(), 404);
 
+    // The same image copied to another repository gets its own SBOM referrer there.
+    run(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/dev/app:1", server.host()),
+        &format!("docker://{}/prod/app:1", server.host()),
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed: Value = http()
+            .get(format!("{}/v2/prod/app/referrers/{digest}", server.base()))
+            .send()
+            .expect("referrers")
+            .json()
+            .expect("json");
+        let has_sbom = listed["manifests"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|x| x["artifactType"] == "application/vnd.cyclonedx+json")
+        });
+        if has_sbom {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no SBOM referrer in prod/app: {listed:#}\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // A second image sharing the base layer reads only its new layer.
     let second = dir.path().join("second");
     let layers = debian_layers();

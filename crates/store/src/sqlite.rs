@@ -553,13 +553,16 @@ impl MetaStore for SqliteMetaStore {
                     .execute(&mut *conn)
                     .await?;
                     if manifest.scan {
-                        // The outbox: the job commits with the manifest or not at all.
+                        // The outbox: the job commits with the manifest or not at all. The same
+                        // image pushed to another repository is scanned again there (its layers
+                        // come from the cache) so that repository gets its SBOM referrer too; a
+                        // failed scan is retried on a new push.
                         sqlx::query(
                             "INSERT INTO scan_jobs (manifest_digest, repository, state, attempts, queued_at) \
                              VALUES (?, ?, 'pending', 0, ?) ON CONFLICT (manifest_digest) DO UPDATE \
                              SET state = 'pending', reason = NULL, attempts = 0, \
                              queued_at = excluded.queued_at, repository = excluded.repository \
-                             WHERE scan_jobs.state = 'failed'",
+                             WHERE scan_jobs.state = 'failed' OR scan_jobs.repository != excluded.repository",
                         )
                         .bind(&digest)
                         .bind(&repo)

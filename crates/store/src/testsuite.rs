@@ -693,6 +693,48 @@ pub async fn scan_store<S: MetaStore + crate::ScanStore>(store: &S) {
             .state,
         ScanState::Done
     );
+    // The same image pushed to another repository is scanned again there (for its SBOM).
+    let other = repo("conformance/scans-copy");
+    store
+        .commit_blob(&other, &blob, 15, None)
+        .await
+        .expect("commit");
+    store
+        .put_manifest(&other, &image, None)
+        .await
+        .expect("push elsewhere");
+    let moved = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("job");
+    assert_eq!(
+        (moved.state, moved.repository.as_str()),
+        (ScanState::Pending, other.as_str())
+    );
+    store
+        .claim_scan_job(430, 60)
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .finish_scan_job(&image_digest, Ok(()), 440)
+        .await
+        .expect("finish");
+    store
+        .put_manifest(&other, &image, None)
+        .await
+        .expect("push again, same repository");
+    let kept = store
+        .scan_job(&image_digest)
+        .await
+        .expect("job")
+        .expect("job");
+    assert_eq!(
+        kept.state,
+        ScanState::Done,
+        "a done scan is not repeated for the same repository"
+    );
 
     // The per-layer cache.
     assert_eq!(
