@@ -281,28 +281,34 @@ fn sbom_and_vulnerability_formats_validate_against_the_official_schemas() {
     validate("sarif-schema-2.1.0.json", &path(&sarif));
 }
 
+/// Writes an OpenVEX document `<dir>/<id>.vex.json` holding one statement.
+fn openvex(dir: &Path, id: &str, statement: serde_json::Value) -> PathBuf {
+    let file = dir.join(format!("{id}.vex.json"));
+    let document = serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": format!("https://example.com/vex/{id}"),
+        "author": "Example Security",
+        "timestamp": format!("2026-11-0{id}T00:00:00Z"),
+        "version": 1,
+        "statements": [statement]
+    });
+    std::fs::write(&file, serde_json::to_vec(&document).expect("vex")).expect("write vex");
+    file
+}
+
 #[test]
 fn vex_statements_suppress_findings_and_show_as_analysis() {
     let f = setup();
-    let vex = f.root.join("openssl.vex.json");
-    std::fs::write(
-        &vex,
-        serde_json::to_vec(&serde_json::json!({
-            "@context": "https://openvex.dev/ns/v0.2.0",
-            "@id": "https://example.com/vex/1",
-            "author": "Example Security",
-            "timestamp": "2026-11-01T00:00:00Z",
-            "version": 1,
-            "statements": [{
-                "vulnerability": {"name": "CVE-2023-0286"},
-                "products": [{"@id": "pkg:deb/debian/libssl1.1"}],
-                "status": "not_affected",
-                "justification": "vulnerable_code_not_in_execute_path"
-            }]
-        }))
-        .expect("vex"),
-    )
-    .expect("write vex");
+    let vex = openvex(
+        &f.root,
+        "1",
+        serde_json::json!({
+            "vulnerability": {"name": "CVE-2023-0286"},
+            "products": [{"@id": "pkg:deb/debian/libssl1.1"}],
+            "status": "not_affected",
+            "justification": "vulnerable_code_not_in_execute_path"
+        }),
+    );
     let table = ok(&["scan", "--db", &f.db, "--vex", &path(&vex), &f.layout]);
     assert!(!table.contains("CVE-2023-0286"), "{table}");
     assert!(table.contains("CVE-2023-0215"), "other CVEs stay: {table}");
@@ -327,25 +333,16 @@ fn vex_statements_suppress_findings_and_show_as_analysis() {
     assert_eq!(v["analysis"]["state"], "not_affected");
     assert_eq!(v["analysis"]["justification"], "code_not_reachable");
     // A later file saying `affected` puts the finding back.
-    let again = f.root.join("affected.vex.json");
-    std::fs::write(
-        &again,
-        serde_json::to_vec(&serde_json::json!({
-            "@context": "https://openvex.dev/ns/v0.2.0",
-            "@id": "https://example.com/vex/2",
-            "author": "Example Security",
-            "timestamp": "2026-11-02T00:00:00Z",
-            "version": 1,
-            "statements": [{
-                "vulnerability": {"name": "CVE-2023-0286"},
-                "products": [{"@id": "pkg:deb/debian/libssl1.1"}],
-                "status": "affected",
-                "action_statement": "upgrade"
-            }]
-        }))
-        .expect("vex"),
-    )
-    .expect("write vex");
+    let again = openvex(
+        &f.root,
+        "2",
+        serde_json::json!({
+            "vulnerability": {"name": "CVE-2023-0286"},
+            "products": [{"@id": "pkg:deb/debian/libssl1.1"}],
+            "status": "affected",
+            "action_statement": "upgrade"
+        }),
+    );
     let table = ok(&[
         "scan",
         "--db",
