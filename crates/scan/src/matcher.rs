@@ -628,3 +628,133 @@ fn choose_severity(group: &[RawMatch]) -> (Severity, Option<String>) {
     }
     (Severity::Unknown, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisory::Range;
+
+    fn affected(kind: RangeKind, events: Vec<Event>, versions: &[&str]) -> AffectedPackage {
+        AffectedPackage {
+            ecosystem: "pypi".into(),
+            name: "x".into(),
+            ranges: vec![Range { kind, events }],
+            versions: versions.iter().map(|v| (*v).to_owned()).collect(),
+            status: AffectedStatus::Ranges,
+            severity: None,
+        }
+    }
+
+    fn verdict(
+        scheme: Scheme,
+        version: &str,
+        a: &AffectedPackage,
+    ) -> Option<(FindingStatus, Option<String>)> {
+        evaluate(scheme, version, a).map(|(s, f, _)| (s, f))
+    }
+
+    #[test]
+    fn osv_events() {
+        use Event::*;
+        let a = affected(
+            RangeKind::Ecosystem,
+            vec![
+                Introduced("1.0".into()),
+                Fixed("1.5".into()),
+                Introduced("2.0".into()),
+                LastAffected("2.3".into()),
+            ],
+            &[],
+        );
+        assert_eq!(verdict(Scheme::Pep440, "0.9", &a), None);
+        assert_eq!(
+            verdict(Scheme::Pep440, "1.2", &a),
+            Some((FindingStatus::Fixed, Some("1.5".into())))
+        );
+        assert_eq!(verdict(Scheme::Pep440, "1.5", &a), None);
+        assert_eq!(
+            verdict(Scheme::Pep440, "2.3", &a),
+            Some((FindingStatus::Affected, None)),
+            "last_affected is inclusive"
+        );
+        assert_eq!(verdict(Scheme::Pep440, "2.3.1", &a), None);
+    }
+
+    #[test]
+    fn zero_star_and_limit_sort_by_rank() {
+        use Event::*;
+        // Out of order on purpose: "0" must sort first and "*" last.
+        let a = affected(
+            RangeKind::Ecosystem,
+            vec![
+                Fixed("1.0".into()),
+                Limit("*".into()),
+                Introduced("0".into()),
+            ],
+            &[],
+        );
+        assert_eq!(
+            verdict(Scheme::Pep440, "0.5", &a),
+            Some((FindingStatus::Fixed, Some("1.0".into())))
+        );
+        assert_eq!(verdict(Scheme::Pep440, "2.0", &a), None);
+        let limited = affected(
+            RangeKind::Ecosystem,
+            vec![Introduced("0".into()), Limit("3.0".into())],
+            &[],
+        );
+        assert_eq!(
+            verdict(Scheme::Pep440, "2.9", &limited),
+            Some((FindingStatus::Affected, None))
+        );
+        assert_eq!(verdict(Scheme::Pep440, "3.0", &limited), None);
+    }
+
+    #[test]
+    fn versions_list_git_ranges_and_unparseable_versions() {
+        use Event::*;
+        let listed = affected(
+            RangeKind::Git,
+            vec![Introduced("abc123".into()), Fixed("def456".into())],
+            &["1.1", "1.2"],
+        );
+        assert_eq!(
+            verdict(Scheme::Pep440, "1.2", &listed),
+            Some((FindingStatus::Affected, None))
+        );
+        assert_eq!(
+            verdict(Scheme::Pep440, "1.3", &listed),
+            None,
+            "GIT ranges never match"
+        );
+        let a = affected(
+            RangeKind::Ecosystem,
+            vec![Introduced("0".into()), Fixed("2.0".into())],
+            &[],
+        );
+        assert_eq!(
+            verdict(Scheme::Dpkg, "not a version!", &a).map(|v| v.0),
+            Some(FindingStatus::Unknown),
+            "an unreadable installed version is unknown, not clean"
+        );
+    }
+
+    #[test]
+    fn vendor_statuses() {
+        let mut a = affected(RangeKind::Ecosystem, Vec::new(), &[]);
+        for (status, want) in [
+            (AffectedStatus::Unfixed, Some(FindingStatus::Affected)),
+            (AffectedStatus::WillNotFix, Some(FindingStatus::WillNotFix)),
+            (
+                AffectedStatus::FixDeferred,
+                Some(FindingStatus::FixDeferred),
+            ),
+            (AffectedStatus::EndOfLife, Some(FindingStatus::EndOfLife)),
+            (AffectedStatus::Unknown, Some(FindingStatus::Unknown)),
+            (AffectedStatus::NotAffected, None),
+        ] {
+            a.status = status;
+            assert_eq!(verdict(Scheme::Dpkg, "1.0-1", &a).map(|v| v.0), want);
+        }
+    }
+}
