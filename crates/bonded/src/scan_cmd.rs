@@ -397,53 +397,6 @@ pub fn scan(args: &ScanArgs) -> Result<u8> {
     Ok(if remaining > 0 { args.exit_code } else { 0 })
 }
 
-/// The SHA-256 of an input: of the file, or for a directory of the sorted list of its files'
-/// relative paths and digests.
-fn input_digest(path: &Path) -> Result<String> {
-    use sha2::Digest as _;
-    fn file_digest(path: &Path) -> Result<[u8; 32]> {
-        let mut file =
-            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = std::io::Read::read(&mut file, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hasher.finalize().into())
-    }
-    if !path.is_dir() {
-        return Ok(hex::encode(file_digest(path)?));
-    }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
-        {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    let mut hasher = sha2::Sha256::new();
-    for f in files {
-        let rel = f.strip_prefix(path).unwrap_or(&f);
-        hasher.update(rel.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(file_digest(&f)?);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// The build time: `SOURCE_DATE_EPOCH` when set (reproducible builds), else now.
 fn build_time() -> Result<String> {
     match std::env::var("SOURCE_DATE_EPOCH") {
@@ -461,10 +414,11 @@ fn build_time() -> Result<String> {
     }
 }
 
-/// Builds a DB at `out` from `inputs`, whose formats are detected.
-fn build_db(out: &Path, inputs: &[PathBuf]) -> Result<()> {
+/// Builds a DB at `out` from `inputs`, whose formats are detected. An input's SHA-256 is
+/// computed unless the caller already knows it (a download it has just verified).
+fn build_db(out: &Path, inputs: &[(PathBuf, Option<String>)]) -> Result<()> {
     let mut builder = scan::db::DbBuilder::create(out)?;
-    for input in inputs {
+    for (input, known) in inputs {
         let format = scan::import::detect(input)?;
         let mut sink_error = None;
         let stats = scan::import::import(input, format, &mut |record| {
@@ -485,7 +439,11 @@ fn build_db(out: &Path, inputs: &[PathBuf]) -> Result<()> {
         builder.add_source(&scan::db::SourceInfo {
             name: input.display().to_string(),
             format: format!("{format:?}"),
-            sha256: input_digest(input)?,
+            sha256: match known {
+                Some(digest) => digest.clone(),
+                None => scan::db::input_digest(input)
+                    .with_context(|| format!("cannot read {}", input.display()))?,
+            },
             records: stats.records as u64,
             skipped: stats.skipped.len() as u64,
         })?;
@@ -509,7 +467,9 @@ fn build_db(out: &Path, inputs: &[PathBuf]) -> Result<()> {
 pub fn db(command: &DbCommand) -> Result<u8> {
     match command {
         DbCommand::Build { out, inputs } => {
-            build_db(out, inputs)?;
+            let inputs: Vec<(PathBuf, Option<String>)> =
+                inputs.iter().map(|i| (i.clone(), None)).collect();
+            build_db(out, &inputs)?;
             Ok(0)
         }
         DbCommand::Update {
@@ -541,7 +501,10 @@ pub fn db(command: &DbCommand) -> Result<u8> {
             let progress = UpdateBars::new();
             let files = scan::update::download_all(&downloads, &cache, &progress)?;
             progress.clear();
-            let inputs: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+            let inputs: Vec<(PathBuf, Option<String>)> = files
+                .iter()
+                .map(|f| (f.path.clone(), Some(f.sha256.clone())))
+                .collect();
             build_db(&out, &inputs)?;
             Ok(0)
         }

@@ -39,7 +39,6 @@ use scan::layer::{WalkOptions, walk_layer};
 use scan::limits::Limits;
 use scan::model::{Distro, Inventory, LayerInfo, Package, PackageKind};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use store::{Durability, FsBlobStore, ScanResultRow, ScanStore, SqliteMetaStore};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -276,7 +275,7 @@ impl Feed {
 
 /// SHA-256 over a file, or over the names and contents of a directory's files in name order.
 fn content_digest(path: &Path) -> BenchResult<String> {
-    let mut hasher = Sha256::new();
+    let mut hasher = oci::Hasher::new(oci::Algorithm::Sha256);
     if path.is_dir() {
         let mut names: Vec<PathBuf> = fs::read_dir(path)?
             .map(|e| e.map(|e| e.path()))
@@ -284,12 +283,12 @@ fn content_digest(path: &Path) -> BenchResult<String> {
         names.sort();
         for name in names {
             hasher.update(name.to_string_lossy().as_bytes());
-            hasher.update(fs::read(&name)?);
+            hasher.update(&fs::read(&name)?);
         }
     } else {
-        hasher.update(fs::read(path)?);
+        hasher.update(&fs::read(path)?);
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hasher.finish().hex().to_owned())
 }
 
 #[derive(Debug, Serialize)]
@@ -398,22 +397,6 @@ struct Material {
     releases: Vec<Release>,
     /// (ecosystem, source package) → (date, fixed version), sorted by date.
     fixes: BTreeMap<(String, String), Vec<(String, String)>>,
-}
-
-fn package(kind: PackageKind, name: &str, version: &str, evidence: &str) -> Package {
-    Package {
-        kind,
-        name: name.to_owned(),
-        version: version.to_owned(),
-        namespace: None,
-        source_name: None,
-        source_version: None,
-        arch: None,
-        licenses: Vec::new(),
-        evidence: evidence.to_owned(),
-        owner: None,
-        layer: None,
-    }
 }
 
 impl Material {
@@ -557,7 +540,7 @@ impl Material {
 }
 
 fn digest(text: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+    oci::Digest::compute(oci::Algorithm::Sha256, text.as_bytes()).to_string()
 }
 
 /// The packages the real detectors find in a Debian 12 host's dpkg database and the PyPI and
@@ -620,7 +603,7 @@ fn go_modules(go_mod: &str, binary: &str) -> Vec<Package> {
         if let (Some(path), Some(version)) = (words.next(), words.next())
             && version.starts_with('v')
         {
-            out.push(package(PackageKind::Go, path, version, binary));
+            out.push(Package::new(PackageKind::Go, path, version, binary));
         }
     }
     out
@@ -640,7 +623,7 @@ fn crates(lock: &str, binary: &str) -> Vec<Package> {
         let from_registry = field("source").is_some_and(|s| s.starts_with("registry+"));
         if let (Some(name), Some(version), true) = (field("name"), field("version"), from_registry)
         {
-            out.push(package(PackageKind::Cargo, &name, &version, binary));
+            out.push(Package::new(PackageKind::Cargo, &name, &version, binary));
         }
     }
     out
@@ -742,7 +725,7 @@ fn dir_bytes(dir: &Path) -> BenchResult<u64> {
 // The timed part, in a child process.
 
 async fn measure(work: &Path, runs: usize) -> BenchResult<()> {
-    let cpu_before = process_cpu_secs()?;
+    let cpu_before = scan::testkit::process_cpu_secs()?;
     let meta = open_store(work).await?;
     let blobs = FsBlobStore::open(work.join("blobs"), Durability::Fsync).await?;
     let registry = Arc::new(registry::Registry::new(
@@ -775,8 +758,8 @@ async fn measure(work: &Path, runs: usize) -> BenchResult<()> {
         runs: timed,
         findings_old,
         findings_new,
-        hwm_kib: peak_rss_kib()?,
-        cpu_secs: process_cpu_secs()? - cpu_before,
+        hwm_kib: scan::testkit::peak_rss_kib()?,
+        cpu_secs: scan::testkit::process_cpu_secs()? - cpu_before,
     };
     println!("{}", serde_json::to_string(&measured)?);
     Ok(())
@@ -825,28 +808,4 @@ async fn stored_findings(store: &SqliteMetaStore) -> BenchResult<u64> {
                 .unwrap_or(0);
         }
     }
-}
-
-/// User + system time of this process so far, all threads (`/proc/self/stat` fields 14 and
-/// 15, in clock ticks of 1/100 s on Linux).
-fn process_cpu_secs() -> BenchResult<f64> {
-    let stat = fs::read_to_string("/proc/self/stat")?;
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| -> BenchResult<f64> {
-        Ok(fields
-            .get(i)
-            .ok_or("short /proc/self/stat")?
-            .parse::<f64>()?)
-    };
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
-}
-
-fn peak_rss_kib() -> BenchResult<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .ok_or("no VmHWM in /proc/self/status")?;
-    Ok(line.trim().trim_end_matches("kB").trim().parse()?)
 }

@@ -474,7 +474,7 @@ impl ScanWorker {
         Ok((Some(findings), Some(version)))
     }
 
-    /// Re-matches every stored inventory against the loaded DB, 500 at a time, recording
+    /// Re-matches every stored inventory against the loaded DB, in batches, recording
     /// what changed for each manifest.
     pub async fn rematch_all(&self, from: Option<String>) -> Result<RematchStats, String> {
         let Some(loaded) = self.loaded() else {

@@ -31,7 +31,6 @@ use scan::layer::{LayerFragment, WalkOptions, walk_layer};
 use scan::limits::Limits;
 use scan::scanner::{Quiet, ScanOptions, inventory_image};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -390,7 +389,7 @@ fn ancestors(name: &str) -> impl Iterator<Item = &str> {
 /// A writer that hashes and counts what passes through it.
 struct Hashing<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: oci::Hasher,
     bytes: u64,
 }
 
@@ -398,17 +397,13 @@ impl<W: Write> Hashing<W> {
     fn new(inner: W) -> Hashing<W> {
         Hashing {
             inner,
-            hasher: Sha256::new(),
+            hasher: oci::Hasher::new(oci::Algorithm::Sha256),
             bytes: 0,
         }
     }
 
     fn finish(self) -> (W, String, u64) {
-        (
-            self.inner,
-            format!("sha256:{}", hex::encode(self.hasher.finalize())),
-            self.bytes,
-        )
+        (self.inner, self.hasher.finish().to_string(), self.bytes)
     }
 }
 
@@ -802,17 +797,17 @@ struct Work {
 }
 
 fn child_case(name: &str, dir: &Path) -> BenchResult<()> {
-    let cpu_before = process_cpu_secs()?;
+    let cpu_before = scan::testkit::process_cpu_secs()?;
     let started = Instant::now();
     let work = run_case(name, dir)?;
     let secs = started.elapsed().as_secs_f64();
-    let cpu_secs = process_cpu_secs()? - cpu_before;
+    let cpu_secs = scan::testkit::process_cpu_secs()? - cpu_before;
     let m = Measurement {
         case: name.to_owned(),
         round: 0,
         secs,
         cpu_secs,
-        hwm_kib: peak_rss_kib()?,
+        hwm_kib: scan::testkit::peak_rss_kib()?,
         bytes: work.bytes,
         packages: work.packages,
     };
@@ -948,30 +943,4 @@ fn inventory(dir: &Path, threads: usize, walk: WalkOptions) -> BenchResult<Work>
         bytes: dataset.layer_tar_bytes.iter().sum(),
         packages: inventory.packages.len(),
     })
-}
-
-/// User + system time of this process so far, all threads (`/proc/self/stat` fields 14 and
-/// 15, in clock ticks of 1/100 s on Linux).
-fn process_cpu_secs() -> BenchResult<f64> {
-    let stat = fs::read_to_string("/proc/self/stat")?;
-    // The command name (field 2) is in parentheses and may contain spaces.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| -> BenchResult<f64> {
-        Ok(fields
-            .get(i)
-            .ok_or("short /proc/self/stat")?
-            .parse::<f64>()?)
-    };
-    // After the name, field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
-}
-
-fn peak_rss_kib() -> BenchResult<u64> {
-    let status = fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .ok_or("no VmHWM in /proc/self/status")?;
-    Ok(line.trim().trim_end_matches("kB").trim().parse()?)
 }

@@ -51,6 +51,49 @@ pub enum DbError {
     },
 }
 
+/// The SHA-256 (hex) of a build input: of the file, or for a directory (an OSV checkout) of
+/// the sorted list of its files' relative paths and digests, so the same tree gives the same
+/// value wherever it lies.
+pub fn input_digest(path: &Path) -> std::io::Result<String> {
+    fn file_digest(path: &Path) -> std::io::Result<oci::Digest> {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = oci::Hasher::new(oci::Algorithm::Sha256);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf)?;
+            if n == 0 {
+                return Ok(hasher.finish());
+            }
+            hasher.update(buf.get(..n).unwrap_or_default());
+        }
+    }
+    if !path.is_dir() {
+        return Ok(file_digest(path)?.hex().to_owned());
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = oci::Hasher::new(oci::Algorithm::Sha256);
+    for f in files {
+        let rel = f.strip_prefix(path).unwrap_or(&f);
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update(&[0]);
+        hasher.update(file_digest(&f)?.hex().as_bytes());
+    }
+    Ok(hasher.finish().hex().to_owned())
+}
+
 /// Metadata about one input of a build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
@@ -322,23 +365,22 @@ impl VulnDb {
     }
 
     fn content_version(conn: &Connection) -> Result<String, DbError> {
-        use sha2::Digest as _;
         let built_at: String = conn.query_row(
             "SELECT value FROM metadata WHERE key = 'built_at'",
             [],
             |r| r.get(0),
         )?;
-        let mut hasher = sha2::Sha256::new();
+        let mut hasher = oci::Hasher::new(oci::Algorithm::Sha256);
         let mut stmt = conn.prepare("SELECT name, sha256 FROM sources ORDER BY rowid")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
             let (name, sha) = row?;
             hasher.update(name.as_bytes());
-            hasher.update([0]);
+            hasher.update(&[0]);
             hasher.update(sha.as_bytes());
-            hasher.update([0]);
+            hasher.update(&[0]);
         }
-        let digest = hex::encode(hasher.finalize());
+        let digest = hasher.finish().hex().to_owned();
         Ok(format!("{built_at}/{}", &digest[..12]))
     }
 

@@ -158,14 +158,10 @@ impl ResolvedImage {
     /// `created_by` for each layer, from the config history entries that are not
     /// `empty_layer` (OCI image-spec `config.md`, "history").
     pub fn created_by(&self) -> Vec<Option<String>> {
-        let history = self
-            .config
-            .get("history")
-            .and_then(|h| h.as_array())
-            .cloned()
-            .unwrap_or_default();
+        let history = self.config.get("history").and_then(|h| h.as_array());
         let non_empty: Vec<Option<String>> = history
-            .iter()
+            .into_iter()
+            .flatten()
             .filter(|h| {
                 !h.get("empty_layer")
                     .and_then(|e| e.as_bool())
@@ -190,11 +186,13 @@ impl ResolvedImage {
         let ids = self
             .config
             .pointer("/rootfs/diff_ids")
-            .and_then(|d| d.as_array())
-            .cloned()
-            .unwrap_or_default();
+            .and_then(|d| d.as_array());
         (0..self.layers.len())
-            .map(|i| ids.get(i).and_then(|v| v.as_str()).map(str::to_owned))
+            .map(|i| {
+                ids.and_then(|ids| ids.get(i))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            })
             .collect()
     }
 }

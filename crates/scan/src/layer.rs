@@ -9,7 +9,6 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::detect::{self, Evidence};
 use crate::limits::{Limits, MemoryBudget};
@@ -78,7 +77,7 @@ struct Metered<R> {
     inner: R,
     bytes: u64,
     limit: u64,
-    hasher: Option<Sha256>,
+    hasher: Option<oci::Hasher>,
 }
 
 /// Marks the io::Error that [`Metered`] raises, so it can be told apart from corruption.
@@ -156,7 +155,9 @@ pub fn walk_layer_within<R: Read>(
         inner: decoder,
         bytes: 0,
         limit: limits.max_layer_bytes,
-        hasher: options.compute_diff_id.then(Sha256::new),
+        hasher: options
+            .compute_diff_id
+            .then(|| oci::Hasher::new(oci::Algorithm::Sha256)),
     };
     let mut fragment = LayerFragment::default();
     // tar reads 512-byte headers and skips in small steps; a buffer between it and the
@@ -191,9 +192,7 @@ pub fn walk_layer_within<R: Read>(
         }
     }
     fragment.bytes = bytes;
-    fragment.diff_id = metered
-        .hasher
-        .map(|h| format!("sha256:{}", hex::encode(h.finalize())));
+    fragment.diff_id = metered.hasher.map(|h| h.finish().to_string());
     Ok(fragment)
 }
 

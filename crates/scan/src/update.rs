@@ -40,12 +40,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
-use md5::Md5;
+use md5::{Digest as _, Md5};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE, LAST_MODIFIED, RANGE};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 /// Connecting (TCP and TLS) may take this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -566,7 +565,7 @@ fn verify(
 /// Size, hex SHA-256 and base64 MD5 of a file, in one pass.
 fn hash_file(path: &Path) -> Result<(u64, String, String), UpdateError> {
     let mut file = File::open(path).map_err(|source| io_error(path, source))?;
-    let mut sha256 = Sha256::new();
+    let mut sha256 = oci::Hasher::new(oci::Algorithm::Sha256);
     let mut md5 = Md5::new();
     let mut size = 0u64;
     let mut buffer = vec![0; 256 << 10];
@@ -584,7 +583,7 @@ fn hash_file(path: &Path) -> Result<(u64, String, String), UpdateError> {
     }
     Ok((
         size,
-        hex::encode(sha256.finalize()),
+        sha256.finish().hex().to_owned(),
         base64::engine::general_purpose::STANDARD.encode(md5.finalize()),
     ))
 }

@@ -22,7 +22,6 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures_util::StreamExt as _;
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
 use scan::image::{BlobSource, ImageError, PlatformChoice, ResolvedImage};
 use scan::remote::RemoteImage;
@@ -44,7 +43,9 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    oci::Digest::compute(oci::Algorithm::Sha256, bytes)
+        .hex()
+        .to_owned()
 }
 
 /// Byte equality, reported by length and first difference rather than by dumping bytes.
