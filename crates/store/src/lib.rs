@@ -20,6 +20,7 @@ mod meta;
 pub mod scanning;
 mod sqlite;
 pub mod testsuite;
+pub mod trust;
 
 pub use blob::{BlobBody, BlobStore, ByteRange, UploadProgress, UploadWriter};
 pub use error::StoreError;
@@ -30,3 +31,7 @@ pub use meta::{
 };
 pub use scanning::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
 pub use sqlite::SqliteMetaStore;
+pub use trust::{
+    AttachmentCandidate, AttachmentKind, AttachmentRecord, AttachmentVia, AuthorityOrigin,
+    AuthorityRow, Signers, TrustStore,
+};

@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 
 #[path = "sqlite_scan.rs"]
 mod scan_impl;
+#[path = "sqlite_trust.rs"]
+mod trust_impl;
 
 use crate::Durability;
 use crate::error::StoreError;

@@ -837,3 +837,211 @@ pub async fn scan_store<S: MetaStore + crate::ScanStore>(store: &S) {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].added, "[\"CVE-1\"]");
 }
+
+/// Runs every [`crate::TrustStore`] check.
+pub async fn trust_store<S: MetaStore + crate::TrustStore>(store: &S) {
+    authorities(store).await;
+    attachments_and_signers(store).await;
+}
+
+async fn authorities<S: MetaStore + crate::TrustStore>(store: &S) {
+    use crate::{AuthorityOrigin, AuthorityRow};
+    let row = |name: &str, origin, keys: &[&str]| AuthorityRow {
+        name: name.to_owned(),
+        keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        origin,
+        updated_at: 7,
+    };
+    store
+        .put_authority(&row("release", AuthorityOrigin::Config, &["PEM1", "PEM2"]))
+        .await
+        .expect("put");
+    store
+        .put_authority(&row("ci", AuthorityOrigin::Api, &["PEM3"]))
+        .await
+        .expect("put");
+    store
+        .put_authority(&row("old", AuthorityOrigin::Config, &[]))
+        .await
+        .expect("put");
+    // Replacing keeps one row with the new keys.
+    store
+        .put_authority(&row("release", AuthorityOrigin::Config, &["PEM2"]))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.authority("release").await.expect("get"),
+        Some(row("release", AuthorityOrigin::Config, &["PEM2"]))
+    );
+    assert_eq!(store.authority("nobody").await.expect("get"), None);
+    // Pruning the configuration's authorities leaves the API's alone.
+    store
+        .prune_authorities(AuthorityOrigin::Config, &["release".to_owned()])
+        .await
+        .expect("prune");
+    let names: Vec<String> = store
+        .authorities()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["ci", "release"]);
+}
+
+async fn attachments_and_signers<S: MetaStore + crate::TrustStore>(store: &S) {
+    use crate::{AttachmentKind, AttachmentRecord, AttachmentVia};
+    let r = repo("conformance/trust");
+    let blob = Digest::compute(Algorithm::Sha256, b"trust layer");
+    store.commit_blob(&r, &blob, 11, None).await.expect("blob");
+    let image = record(r#"{"trust":"image"}"#, vec![blob.clone()], None, None);
+    store.put_manifest(&r, &image, None).await.expect("image");
+    let mut index = record(r#"{"trust":"index"}"#, Vec::new(), None, None);
+    index.manifests = vec![image.digest.clone()];
+    index.media_type = "application/vnd.oci.image.index.v1+json".into();
+    store.put_manifest(&r, &index, None).await.expect("index");
+    let sig_a = record(r#"{"trust":"sig a"}"#, vec![blob.clone()], None, Some("x"));
+    let sig_b = record(r#"{"trust":"sig b"}"#, vec![blob.clone()], None, Some("x"));
+    let referrer = record(
+        r#"{"trust":"referrer"}"#,
+        vec![blob.clone()],
+        Some(image.digest.clone()),
+        Some("x"),
+    );
+    let sig_tag = tag(&format!("sha256-{}.sig", image.digest.hex()));
+    store
+        .put_manifest(&r, &sig_a, Some(&sig_tag))
+        .await
+        .expect("sig a");
+    store.put_manifest(&r, &referrer, None).await.expect("ref");
+
+    let attachment = |source: &Digest, subject: &Digest, via, signers: &[&str]| AttachmentRecord {
+        repository: r.to_string(),
+        source_digest: source.to_string(),
+        subject: subject.to_string(),
+        via,
+        kind: AttachmentKind::Signature,
+        report: r#"{"layers":[]}"#.to_owned(),
+        signers: signers.iter().map(|s| (*s).to_owned()).collect(),
+        verified_at: 5,
+    };
+    let signers = |direct: &[&str], via_index: &[&str]| crate::Signers {
+        direct: direct.iter().map(|s| (*s).to_owned()).collect(),
+        via_index: via_index.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let a = attachment(&sig_a.digest, &image.digest, AttachmentVia::Tag, &["ci"]);
+    assert!(store.record_attachment(&a).await.expect("record"));
+    let referred = attachment(
+        &referrer.digest,
+        &image.digest,
+        AttachmentVia::Referrer,
+        &["release"],
+    );
+    assert!(store.record_attachment(&referred).await.expect("record"));
+    let image_d = image.digest.to_string();
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&["ci", "release"], &[])
+    );
+    assert_eq!(
+        store
+            .attachments(r.as_str(), &image_d)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+
+    // The tag moves to a new signature manifest: the old one no longer counts.
+    store
+        .put_manifest(&r, &sig_b, Some(&sig_tag))
+        .await
+        .expect("sig b");
+    let b = attachment(
+        &sig_b.digest,
+        &image.digest,
+        AttachmentVia::Tag,
+        &["bonded"],
+    );
+    assert!(store.record_attachment(&b).await.expect("record"));
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&["bonded", "release"], &[])
+    );
+    // Re-recording replaces, it does not add.
+    let b2 = attachment(&sig_b.digest, &image.digest, AttachmentVia::Tag, &[]);
+    assert!(store.record_attachment(&b2).await.expect("record"));
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&["release"], &[])
+    );
+
+    // A signed index vouches for its children.
+    let sig_index = record(
+        r#"{"trust":"sig index"}"#,
+        vec![blob.clone()],
+        None,
+        Some("x"),
+    );
+    store
+        .put_manifest(&r, &sig_index, None)
+        .await
+        .expect("sig index");
+    let on_index = attachment(
+        &sig_index.digest,
+        &index.digest,
+        AttachmentVia::Tag,
+        &["ci"],
+    );
+    assert!(store.record_attachment(&on_index).await.expect("record"));
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&["release"], &["ci"])
+    );
+    // ... but only in its own repository.
+    assert_eq!(
+        store
+            .signers("conformance/elsewhere", &image_d)
+            .await
+            .expect("signers"),
+        signers(&[], &[])
+    );
+
+    // Deleting the attachment manifest deletes its verdict.
+    assert!(
+        store
+            .delete_manifest(&r, &referrer.digest)
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&[], &["ci"])
+    );
+    // A verdict for a manifest that is gone is not stored.
+    assert!(!store.record_attachment(&referred).await.expect("record"));
+    store
+        .forget_tag_attachments(
+            r.as_str(),
+            &index.digest.to_string(),
+            AttachmentKind::Signature,
+        )
+        .await
+        .expect("forget");
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&[], &[])
+    );
+
+    let candidates = store.attachment_candidates().await.expect("candidates");
+    let tagged: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.repository == r.as_str())
+        .map(|c| (c.digest.clone(), c.tag.clone()))
+        .collect();
+    assert_eq!(
+        tagged,
+        [(sig_b.digest.to_string(), Some(sig_tag.to_string()))],
+        "only the manifest the .sig tag points at (the referrer was deleted)"
+    );
+}
