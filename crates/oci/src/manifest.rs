@@ -232,6 +232,21 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// Whether this is an index of container images (a multi-platform image): an index with
+    /// no `artifactType` and no `subject` that lists at least one manifest without an
+    /// `artifactType`. The referrers fallback index (`sha256-<hex>` tag) lists artifacts
+    /// only, so it is not one.
+    pub fn is_image_index(&self) -> bool {
+        let ManifestKind::Index { manifests } = &self.kind else {
+            return false;
+        };
+        self.artifact_type.is_none()
+            && self.subject.is_none()
+            && manifests.iter().any(|m| m.artifact_type.is_none())
+    }
+}
+
 /// OCI `application/vnd.oci.image.layer.v1.tar[+gzip|+zstd]` (and the non-distributable
 /// variants) and Docker's `rootfs.diff.tar[.gzip]` (and foreign) layer types.
 fn is_filesystem_layer(media_type: &str) -> bool {

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use store::{ByteRange, Page, UploadId, UploadState};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::hooks::PullVerdict;
 use crate::route::{self, Endpoint};
 use crate::service::{
     BodyError, BodyStream, ChunkRange, DRAIN_LIMIT, Registry, collect_limited, manifest_unknown,
@@ -492,6 +493,19 @@ async fn get_manifest(
         })));
     }
     let mut out = HeaderMap::new();
+    match registry.pull_verdict(&repo, &manifest).await {
+        PullVerdict::Allow => {}
+        PullVerdict::Warn { message } => {
+            tracing::warn!(repository = %repo, digest = %manifest.digest, %message, "pull policy warning");
+            // RFC 7234 section 5.5: `Warning: 299 <agent> "<text>"` ("Miscellaneous
+            // Persistent Warning"); quotes and backslashes escaped, control characters dropped.
+            out.insert(header::WARNING, warning_value(&message));
+        }
+        PullVerdict::Deny { message, detail } => {
+            tracing::info!(repository = %repo, digest = %manifest.digest, %message, "pull denied by policy");
+            return Err(ApiError::new(ErrorCode::Denied, message).with_detail(detail));
+        }
+    }
     out.insert(header::CONTENT_TYPE, hv(&manifest.media_type));
     out.insert(DOCKER_CONTENT_DIGEST, hv(&manifest.digest.to_string()));
     out.insert(
@@ -503,6 +517,19 @@ async fn get_manifest(
         return Ok((StatusCode::OK, out).into_response());
     }
     Ok((StatusCode::OK, out, Body::from(manifest.content)).into_response())
+}
+
+fn warning_value(message: &str) -> HeaderValue {
+    let text: String = message
+        .chars()
+        .filter(|c| !c.is_control() && c.is_ascii())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    HeaderValue::from_str(&format!("299 bonded \"{text}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("299 bonded \"pull policy warning\""))
 }
 
 /// Content negotiation (RFC 9110 §12.5.1): no `Accept`, `*/*` or `application/*` accept

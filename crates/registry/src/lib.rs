@@ -13,6 +13,7 @@
 
 mod cache;
 pub mod error;
+pub mod hooks;
 pub mod http;
 pub mod observe;
 pub mod route;
@@ -29,6 +30,7 @@ use axum::routing::{any, get};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::{ApiError, ErrorCode};
+pub use hooks::{ManifestObserver, PullGate, PullVerdict, StoredEvent};
 pub use http::AppState;
 pub use service::{Limits, Registry};
 

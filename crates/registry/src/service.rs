@@ -30,6 +30,7 @@ use store::{
 
 use crate::cache::ManifestCache;
 use crate::error::{ApiError, ErrorCode, blob_unknown, upload_unknown};
+use crate::hooks::{ManifestObserver, PullGate, PullVerdict, StoredEvent};
 
 /// A request body as a stream of chunks.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyError>> + Send>>;
@@ -115,6 +116,8 @@ pub struct Registry {
     locks: UploadLocks,
     cache: ManifestCache,
     limits: Limits,
+    observers: Vec<Arc<dyn ManifestObserver>>,
+    pull_gate: Option<Arc<dyn PullGate>>,
 }
 
 impl Registry {
@@ -125,6 +128,32 @@ impl Registry {
             locks: UploadLocks::default(),
             cache: ManifestCache::new(limits.manifest_cache_bytes),
             limits,
+            observers: Vec::new(),
+            pull_gate: None,
+        }
+    }
+
+    /// Adds an observer of stored and deleted manifests.
+    pub fn with_observer(mut self, observer: Arc<dyn ManifestObserver>) -> Registry {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Sets the gate every manifest GET and HEAD passes.
+    pub fn with_pull_gate(mut self, gate: Arc<dyn PullGate>) -> Registry {
+        self.pull_gate = Some(gate);
+        self
+    }
+
+    /// What the pull gate says of serving `manifest` from `repo`.
+    pub async fn pull_verdict(
+        &self,
+        repo: &RepositoryName,
+        manifest: &StoredManifest,
+    ) -> PullVerdict {
+        match &self.pull_gate {
+            Some(gate) => gate.decide(repo, manifest).await,
+            None => PullVerdict::Allow,
         }
     }
 
@@ -539,15 +568,28 @@ impl Registry {
             scan: manifest.is_container_image(),
         };
         let subject = record.subject.clone();
-        // The write and the cache invalidation run in their own task, so a client that hangs
-        // up while the write commits cannot leave the cache behind the database.
+        // The write, the cache invalidation and the observers run in their own task, so a
+        // client that hangs up while the write commits cannot leave the cache behind the
+        // database or an observer uninformed.
         let this = Arc::clone(self);
         let repo = repo.clone();
         let tag = reference.tag().cloned();
+        let stored_digest = digest.clone();
         tokio::spawn(async move {
             this.meta.put_manifest(&repo, &record, tag.as_ref()).await?;
             if let Some(tag) = &tag {
                 this.cache.tag_changed(&repo, tag);
+            }
+            for observer in &this.observers {
+                observer
+                    .manifest_stored(StoredEvent {
+                        repository: &repo,
+                        digest: &stored_digest,
+                        manifest: &manifest,
+                        content: &record.content,
+                        tag: tag.as_ref(),
+                    })
+                    .await;
             }
             Ok::<(), ApiError>(())
         })
@@ -568,7 +610,7 @@ impl Registry {
         let this = Arc::clone(self);
         let (repo, target) = (repo.clone(), reference.clone());
         let deleted = tokio::spawn(async move {
-            Ok::<bool, ApiError>(match &target {
+            let deleted = match &target {
                 Reference::Digest(d) => {
                     let deleted = this.meta.delete_manifest(&repo, d).await?;
                     this.cache.manifest_deleted(&repo, d);
@@ -579,7 +621,13 @@ impl Registry {
                     this.cache.tag_changed(&repo, t);
                     deleted
                 }
-            })
+            };
+            if deleted {
+                for observer in &this.observers {
+                    observer.manifest_deleted(&repo, &target).await;
+                }
+            }
+            Ok::<bool, ApiError>(deleted)
         })
         .await
         .map_err(ApiError::internal)??;

@@ -1,0 +1,440 @@
+//! The pull policy: images in guarded repositories are served only when the required trust
+//! authorities have signed them.
+//!
+//! ```toml
+//! [[pull_policy]]
+//! repositories = ["prod/**"]
+//! require_signatures = { authorities = ["release"], mode = "all" }   # "any", or at_least = N
+//! action = "deny"                                                     # or "warn"
+//! ```
+//!
+//! Rules, in the order they apply:
+//! - Only runnable things are guarded: image manifests ([`oci::Manifest::is_container_image`])
+//!   and image indexes ([`oci::Manifest::is_image_index`]). Signatures, attestations, SBOMs
+//!   and other artifacts stay readable, so clients can fetch the very signatures that would
+//!   satisfy the policy; the referrers API and blobs are not manifests and are never gated.
+//! - Every policy whose globs match the repository applies; a pull is denied when any
+//!   `deny` policy is unmet, and warned about when only `warn` policies are.
+//! - An index needs signatures over its own digest. An image manifest counts the
+//!   authorities that signed its own digest and those that signed an index in the same
+//!   repository that lists it: an index digest commits to its children's digests, so
+//!   `cosign sign` of a multi-platform tag (which signs the index) lets each platform's
+//!   manifest be pulled without `--recursive`.
+//! - Decisions are cached per (repository, digest) and invalidated by the trust service's
+//!   generation counter, which moves whenever a verdict is recorded: a signature takes effect
+//!   on the next pull after it is pushed.
+//! - If the signature records cannot be read, `deny` policies deny (fail closed).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use oci::Manifest;
+use registry::{PullGate, PullVerdict};
+use serde::Deserialize;
+use serde_json::json;
+use store::{Signers, StoreError, StoredManifest};
+
+use crate::glob::RepositoryGlob;
+
+/// Why a pull policy was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PullPolicyError {
+    #[error("pull policy {policy}: {reason}")]
+    Invalid { policy: String, reason: String },
+}
+
+/// One `[[pull_policy]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullPolicy {
+    /// A name for messages; the repository globs otherwise.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub repositories: Vec<RepositoryGlob>,
+    pub require_signatures: SignatureRequirement,
+    #[serde(default)]
+    pub action: Action,
+}
+
+/// `require_signatures = { authorities = [...], mode = "all" | "any" }` or `at_least = N`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRequirement {
+    pub authorities: Vec<String>,
+    #[serde(default)]
+    pub mode: Option<SignatureMode>,
+    #[serde(default)]
+    pub at_least: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureMode {
+    All,
+    Any,
+}
+
+/// What an unmet policy does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    #[default]
+    Deny,
+    Warn,
+}
+
+/// How far a manifest's signers fall short of a requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    /// Required authorities that have not signed.
+    pub missing: Vec<String>,
+    /// How many distinct required authorities must sign.
+    pub needed: usize,
+    /// How many have.
+    pub have: usize,
+}
+
+impl SignatureRequirement {
+    /// How many of the authorities must have signed.
+    pub fn needed(&self) -> usize {
+        match (self.mode, self.at_least) {
+            (_, Some(n)) => n,
+            (Some(SignatureMode::Any), None) => 1,
+            _ => self.authorities.len(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let list = self.authorities.join(", ");
+        match (self.mode, self.at_least) {
+            (_, Some(n)) => format!("at least {n} of: {list}"),
+            (Some(SignatureMode::Any), None) => format!("any of: {list}"),
+            _ => format!("all of: {list}"),
+        }
+    }
+
+    /// `None` when `signers` meet the requirement.
+    pub fn shortfall(&self, signers: &BTreeSet<String>) -> Option<Shortfall> {
+        let required: BTreeSet<&String> = self.authorities.iter().collect();
+        let have = required.iter().filter(|a| signers.contains(**a)).count();
+        let needed = self.needed();
+        (have < needed).then(|| Shortfall {
+            missing: required
+                .into_iter()
+                .filter(|a| !signers.contains(*a))
+                .cloned()
+                .collect(),
+            needed,
+            have,
+        })
+    }
+}
+
+impl PullPolicy {
+    /// The name shown in messages.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.repositories
+                .iter()
+                .map(RepositoryGlob::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
+    /// Checks what serde cannot: a requirement that can be met, stated one way.
+    pub fn validate(&self) -> Result<(), PullPolicyError> {
+        let fail = |reason: String| PullPolicyError::Invalid {
+            policy: self.label(),
+            reason,
+        };
+        if self.repositories.is_empty() {
+            return Err(fail("`repositories` is empty".into()));
+        }
+        let r = &self.require_signatures;
+        if r.authorities.is_empty() {
+            return Err(fail("`require_signatures.authorities` is empty".into()));
+        }
+        if let Some(bad) = r.authorities.iter().find(|a| a.is_empty() || a.len() > 64) {
+            return Err(fail(format!(
+                "authority name {bad:?} is not 1 to 64 characters"
+            )));
+        }
+        match (r.mode, r.at_least) {
+            (Some(_), Some(_)) => Err(fail("give either `mode` or `at_least`, not both".into())),
+            (_, Some(n)) if n == 0 || n > r.authorities.len() => Err(fail(format!(
+                "`at_least = {n}` must be between 1 and the {} authorities listed",
+                r.authorities.len()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn applies_to(&self, repository: &str) -> bool {
+        self.repositories.iter().any(|g| g.matches(repository))
+    }
+}
+
+/// Where the enforcer learns who signed what: the trust service.
+#[async_trait]
+pub trait SignerLookup: Send + Sync + 'static {
+    /// Moves whenever a verdict changes; cached decisions older than it are recomputed.
+    fn generation(&self) -> u64;
+    async fn signers(&self, repository: &str, digest: &str) -> Result<Signers, StoreError>;
+}
+
+/// What a guarded manifest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guarded {
+    Image,
+    Index,
+    /// Not runnable: served regardless.
+    Artifact,
+}
+
+/// The facts a decision uses, cached.
+#[derive(Debug)]
+struct Facts {
+    generation: u64,
+    guarded: Guarded,
+    /// `None` when the records could not be read.
+    signers: Option<BTreeSet<String>>,
+}
+
+/// Cached decisions for this many manifests.
+const FACTS_CACHE_ENTRIES: usize = 100_000;
+
+/// The registry's [`PullGate`] for the configured pull policies.
+pub struct PullEnforcer {
+    policies: Vec<PullPolicy>,
+    lookup: Arc<dyn SignerLookup>,
+    facts: quick_cache::sync::Cache<(String, String), Arc<Facts>>,
+}
+
+impl PullEnforcer {
+    pub fn new(
+        policies: Vec<PullPolicy>,
+        lookup: Arc<dyn SignerLookup>,
+    ) -> Result<PullEnforcer, PullPolicyError> {
+        for policy in &policies {
+            policy.validate()?;
+        }
+        Ok(PullEnforcer {
+            policies,
+            lookup,
+            facts: quick_cache::sync::Cache::new(FACTS_CACHE_ENTRIES),
+        })
+    }
+
+    pub fn policies(&self) -> &[PullPolicy] {
+        &self.policies
+    }
+
+    async fn facts(&self, repository: &str, manifest: &StoredManifest) -> Arc<Facts> {
+        let generation = self.lookup.generation();
+        let key = (repository.to_owned(), manifest.digest.to_string());
+        if let Some(facts) = self.facts.get(&key)
+            && facts.generation == generation
+        {
+            return facts;
+        }
+        // A stored manifest was validated when it was pushed; one that no longer parses is
+        // guarded as an image, never waved through.
+        let guarded = match Manifest::parse(Some(&manifest.media_type), &manifest.content) {
+            Ok(m) if m.is_image_index() => Guarded::Index,
+            Ok(m) if !m.is_container_image() => Guarded::Artifact,
+            _ => Guarded::Image,
+        };
+        let signers = if guarded == Guarded::Artifact {
+            Some(BTreeSet::new())
+        } else {
+            match self.lookup.signers(repository, &key.1).await {
+                Ok(s) if guarded == Guarded::Index => Some(s.direct),
+                Ok(s) => Some(s.all()),
+                Err(e) => {
+                    tracing::error!(repository, digest = %manifest.digest, error = %e,
+                        "cannot read signature records for the pull policy");
+                    None
+                }
+            }
+        };
+        let facts = Arc::new(Facts {
+            generation,
+            guarded,
+            signers,
+        });
+        if facts.signers.is_some() {
+            self.facts.insert(key, Arc::clone(&facts));
+        }
+        facts
+    }
+}
+
+#[async_trait]
+impl PullGate for PullEnforcer {
+    async fn decide(
+        &self,
+        repository: &oci::RepositoryName,
+        manifest: &StoredManifest,
+    ) -> PullVerdict {
+        let repo = repository.as_str();
+        let applicable: Vec<&PullPolicy> = self
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(repo))
+            .collect();
+        if applicable.is_empty() {
+            return PullVerdict::Allow;
+        }
+        let facts = self.facts(repo, manifest).await;
+        if facts.guarded == Guarded::Artifact {
+            return PullVerdict::Allow;
+        }
+        let what = format!("{repo}@{}", manifest.digest);
+        let mut denials = Vec::new();
+        let mut warnings = Vec::new();
+        for policy in applicable {
+            let Some(signers) = &facts.signers else {
+                let message = format!(
+                    "{what}: the signature records could not be read, so pull policy \"{}\" cannot be checked",
+                    policy.label()
+                );
+                let detail = json!({ "repository": repo, "digest": manifest.digest.to_string(), "policy": policy.label() });
+                match policy.action {
+                    Action::Deny => denials.push((message, detail)),
+                    Action::Warn => warnings.push(message),
+                }
+                continue;
+            };
+            let requirement = &policy.require_signatures;
+            let Some(short) = requirement.shortfall(signers) else {
+                continue;
+            };
+            let kind = if facts.guarded == Guarded::Index {
+                "index"
+            } else {
+                "image"
+            };
+            let message = format!(
+                "{what} is not signed as pull policy \"{}\" requires ({}): missing signatures of {} ({} of {} required authorities signed)",
+                policy.label(),
+                requirement.describe(),
+                short.missing.join(", "),
+                short.have,
+                short.needed,
+            );
+            let detail = json!({
+                "repository": repo,
+                "digest": manifest.digest.to_string(),
+                "kind": kind,
+                "policy": policy.label(),
+                "required": requirement.authorities,
+                "needed": short.needed,
+                "signed_by": signers,
+                "missing": short.missing,
+            });
+            match policy.action {
+                Action::Deny => denials.push((message, detail)),
+                Action::Warn => warnings.push(message),
+            }
+        }
+        if let Some((message, _)) = denials.first() {
+            let message = message.clone();
+            let detail = if denials.len() == 1 {
+                denials
+                    .into_iter()
+                    .map(|(_, d)| d)
+                    .next()
+                    .unwrap_or_default()
+            } else {
+                json!({ "policies": denials.into_iter().map(|(_, d)| d).collect::<Vec<_>>() })
+            };
+            return PullVerdict::Deny { message, detail };
+        }
+        match warnings.is_empty() {
+            true => PullVerdict::Allow,
+            false => PullVerdict::Warn {
+                message: warnings.join("; "),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requirement(
+        authorities: &[&str],
+        mode: Option<SignatureMode>,
+        at_least: Option<usize>,
+    ) -> SignatureRequirement {
+        SignatureRequirement {
+            authorities: authorities.iter().map(|a| (*a).to_owned()).collect(),
+            mode,
+            at_least,
+        }
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn modes() {
+        let all = requirement(&["a", "b"], Some(SignatureMode::All), None);
+        assert_eq!(all.shortfall(&set(&["a", "b", "c"])), None);
+        let short = all.shortfall(&set(&["a", "c"])).expect("short");
+        assert_eq!(
+            (short.missing, short.have, short.needed),
+            (vec!["b".to_owned()], 1, 2)
+        );
+        let default_is_all = requirement(&["a", "b"], None, None);
+        assert!(default_is_all.shortfall(&set(&["a"])).is_some());
+        let any = requirement(&["a", "b"], Some(SignatureMode::Any), None);
+        assert_eq!(any.shortfall(&set(&["b"])), None);
+        assert_eq!(
+            any.shortfall(&set(&["c"])).map(|s| s.missing.len()),
+            Some(2)
+        );
+        let two = requirement(&["a", "b", "c"], None, Some(2));
+        assert_eq!(two.shortfall(&set(&["a", "c"])), None);
+        let short = two.shortfall(&set(&["c", "x", "y"])).expect("short");
+        assert_eq!((short.have, short.needed), (1, 2));
+        // Listing an authority twice does not let one signature count twice.
+        let dup = requirement(&["a", "a"], None, Some(2));
+        assert!(dup.shortfall(&set(&["a"])).is_some());
+    }
+
+    #[test]
+    fn invalid_policies() {
+        let policy = |r: SignatureRequirement| PullPolicy {
+            name: None,
+            repositories: vec!["prod/**".parse().expect("glob")],
+            require_signatures: r,
+            action: Action::Deny,
+        };
+        assert!(policy(requirement(&[], None, None)).validate().is_err());
+        assert!(
+            policy(requirement(&["a"], None, Some(0)))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            policy(requirement(&["a"], None, Some(2)))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            policy(requirement(&["a"], Some(SignatureMode::Any), Some(1)))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            policy(requirement(&["a"], Some(SignatureMode::Any), None))
+                .validate()
+                .is_ok()
+        );
+    }
+}
