@@ -14,16 +14,20 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use events::scan_worker::ScanWorker;
 use oci::{Digest, Manifest, ManifestKind, RepositoryName};
+use registry::Registry;
 use scan::matcher::Finding;
 use scan::model::Inventory;
 use scan::report::purl::package_purl;
 use serde_json::{Value, json};
 use store::{MetaStore, ScanStore};
+use trust::service::TrustService;
+
+mod signing;
 
 /// What the handlers need.
 #[derive(Clone)]
@@ -31,18 +35,87 @@ pub struct ApiState {
     pub meta: Arc<dyn MetaStore>,
     pub scans: Arc<dyn ScanStore>,
     pub worker: Option<Arc<ScanWorker>>,
+    pub registry: Arc<Registry>,
+    pub trust: Arc<TrustService>,
+    /// Serializes server-side signing, which reads, extends and rewrites a `.sig` manifest.
+    pub signing: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route(
             "/api/v1/repositories/{*rest}",
-            get(get_scan).post(post_scan),
+            get(get_manifest_resource).post(post_manifest_resource),
         )
+        .route(
+            "/api/v1/authorities/{name}",
+            get(signing::get_authority).put(signing::put_authority),
+        )
+        .route("/api/v1/authorities", get(signing::list_authorities))
         .with_state(state)
 }
 
-struct ApiError {
+/// What follows `<name>/manifests/<digest>/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Scan,
+    Signatures,
+    Sign,
+}
+
+/// `<name>/manifests/<digest>/<resource>`, split from the right since names contain `/`.
+fn parse_manifest_path(rest: &str) -> Result<(RepositoryName, Digest, Resource), ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API endpoint");
+    let (rest, resource) = rest.rsplit_once('/').ok_or_else(not_found)?;
+    let resource = match resource {
+        "scan" => Resource::Scan,
+        "signatures" => Resource::Signatures,
+        "sign" => Resource::Sign,
+        _ => return Err(not_found()),
+    };
+    let (name, digest) = rest.rsplit_once("/manifests/").ok_or_else(not_found)?;
+    let name = RepositoryName::from_str(name)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", e.to_string()))?;
+    let digest = Digest::from_str(digest)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e.to_string()))?;
+    Ok((name, digest, resource))
+}
+
+async fn get_manifest_resource(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+) -> Result<Response, ApiError> {
+    match parse_manifest_path(&rest)? {
+        (name, digest, Resource::Scan) => get_scan(&state, name, digest).await,
+        (name, digest, Resource::Signatures) => signing::get_signatures(&state, name, digest).await,
+        (_, _, Resource::Sign) => Err(method_not_allowed("POST")),
+    }
+}
+
+async fn post_manifest_resource(
+    State(state): State<ApiState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    match parse_manifest_path(&rest)? {
+        (name, digest, Resource::Scan) => post_scan(&state, name, digest).await,
+        (name, digest, Resource::Sign) => {
+            signing::post_sign(&state, name, digest, &headers, &body).await
+        }
+        (_, _, Resource::Signatures) => Err(method_not_allowed("GET")),
+    }
+}
+
+fn method_not_allowed(allowed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UNSUPPORTED",
+        format!("this resource only answers {allowed}"),
+    )
+}
+
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -74,18 +147,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `<name>/manifests/<digest>/scan`, split from the right since names contain `/`.
-fn parse_scan_path(rest: &str) -> Result<(RepositoryName, Digest), ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API endpoint");
-    let rest = rest.strip_suffix("/scan").ok_or_else(not_found)?;
-    let (name, digest) = rest.rsplit_once("/manifests/").ok_or_else(not_found)?;
-    let name = RepositoryName::from_str(name)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", e.to_string()))?;
-    let digest = Digest::from_str(digest)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "DIGEST_INVALID", e.to_string()))?;
-    Ok((name, digest))
-}
-
 /// The manifest, parsed, or 404.
 async fn manifest(
     state: &ApiState,
@@ -108,15 +169,15 @@ async fn manifest(
 }
 
 async fn get_scan(
-    State(state): State<ApiState>,
-    Path(rest): Path<String>,
+    state: &ApiState,
+    name: RepositoryName,
+    digest: Digest,
 ) -> Result<Response, ApiError> {
-    let (name, digest) = parse_scan_path(&rest)?;
-    let manifest = manifest(&state, &name, &digest).await?;
+    let manifest = manifest(state, &name, &digest).await?;
     if let ManifestKind::Index { manifests } = &manifest.kind {
         let mut children = Vec::new();
-        for child in image_children(&state, &name, manifests).await? {
-            let mut entry = image_scan(&state, &child.digest.to_string(), false).await?;
+        for child in image_children(state, &name, manifests).await? {
+            let mut entry = image_scan(state, &child.digest.to_string(), false).await?;
             if let Some(platform) = &child.platform {
                 entry["platform"] = platform.clone();
             }
@@ -140,7 +201,7 @@ async fn get_scan(
             ),
         ));
     }
-    let mut body = image_scan(&state, &digest.to_string(), true).await?;
+    let mut body = image_scan(state, &digest.to_string(), true).await?;
     body["repository"] = json!(name.to_string());
     Ok(axum::Json(body).into_response())
 }
@@ -289,13 +350,13 @@ async fn image_scan(
 }
 
 async fn post_scan(
-    State(state): State<ApiState>,
-    Path(rest): Path<String>,
+    state: &ApiState,
+    name: RepositoryName,
+    digest: Digest,
 ) -> Result<Response, ApiError> {
-    let (name, digest) = parse_scan_path(&rest)?;
-    let manifest = manifest(&state, &name, &digest).await?;
+    let manifest = manifest(state, &name, &digest).await?;
     let targets: Vec<Digest> = match &manifest.kind {
-        ManifestKind::Index { manifests } => image_children(&state, &name, manifests)
+        ManifestKind::Index { manifests } => image_children(state, &name, manifests)
             .await?
             .into_iter()
             .map(|m| m.digest.clone())

@@ -20,6 +20,29 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub scan: ScanConfig,
+    pub trust: TrustConfig,
+    /// `[[pull_policy]]`: repositories whose images are served only when signed.
+    pub pull_policy: Vec<policy::PullPolicy>,
+}
+
+/// `[trust]`: trust authorities and the server's signing key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// `[trust.authorities.<name>] keys = ["/path/key.pub", ...]`.
+    pub authorities: std::collections::BTreeMap<String, AuthorityConfig>,
+    /// The server's key (authority `bonded`): a cosign-format or PKCS#8 PEM. Without it, a key
+    /// is generated on first start and kept at `<data_dir>/trust/server.key`.
+    pub server_key: Option<PathBuf>,
+    /// The password of an encrypted `server_key` (else `BONDED_SERVER_KEY_PASSWORD`).
+    pub server_key_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityConfig {
+    /// PEM public keys (SubjectPublicKeyInfo: ECDSA P-256 or Ed25519).
+    pub keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +131,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             log: LogConfig::default(),
             scan: ScanConfig::default(),
+            trust: TrustConfig::default(),
+            pull_policy: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod config;
 mod scan_cmd;
 mod serve;
+mod sign_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -35,6 +36,17 @@ enum Command {
     /// Build and inspect the offline vulnerability DB.
     #[command(subcommand)]
     Db(scan_cmd::DbCommand),
+    /// Signing keys in cosign's format.
+    #[command(subcommand)]
+    Key(sign_cmd::KeyCommand),
+    /// Sign an image in any registry (cosign's format: the `sha256-<hex>.sig` tag).
+    Sign(sign_cmd::SignArgs),
+    /// Verify an image's signatures; prints the verified payloads as JSON.
+    Verify(sign_cmd::VerifyArgs),
+    /// Attach a signed in-toto attestation (DSSE) to an image (cosign's `.att` tag).
+    Attest(sign_cmd::AttestArgs),
+    /// Verify an image's attestations; prints the verified statements as JSON.
+    VerifyAttestation(sign_cmd::VerifyAttestationArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +56,11 @@ fn main() -> ExitCode {
         Command::Scan(args) => exit(scan_cmd::scan(&args)),
         Command::Sbom(args) => exit(scan_cmd::sbom(&args)),
         Command::Db(command) => exit(scan_cmd::db(&command)),
+        Command::Key(command) => exit(sign_cmd::key(&command)),
+        Command::Sign(args) => exit(sign_cmd::sign(&args)),
+        Command::Verify(args) => exit(sign_cmd::verify(&args)),
+        Command::Attest(args) => exit(sign_cmd::attest(&args)),
+        Command::VerifyAttestation(args) => exit(sign_cmd::verify_attestation(&args)),
         Command::Serve(overrides) => {
             let config = match Config::load(&overrides) {
                 Ok(c) => c,

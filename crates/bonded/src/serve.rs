@@ -19,6 +19,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Durability, TlsConfig};
 use events::scan_worker::{ScanWorker, ScanWorkerConfig};
+use policy::PullEnforcer;
+use trust::keys::{KeyAlgorithm, SigningKey};
+use trust::service::TrustService;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let durability = match config.storage.durability {
@@ -35,11 +38,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let meta = SqliteMetaStore::open(&db_path, durability)
         .await
         .with_context(|| format!("cannot open the metadata database {}", db_path.display()))?;
-    let registry = Arc::new(Registry::new(
-        Arc::new(blobs),
+    let blobs = Arc::new(blobs);
+    let trust = TrustService::start(
         Arc::new(meta.clone()),
-        Limits::default(),
-    ));
+        Arc::new(meta.clone()),
+        blobs.clone(),
+        configured_authorities(&config)?,
+        Some(server_key(&config)?),
+    )
+    .await
+    .context("cannot start the trust service")?;
+    let pull = PullEnforcer::new(config.pull_policy.clone(), trust.clone())
+        .context("invalid pull policy")?;
+    for policy in pull.policies() {
+        for name in &policy.require_signatures.authorities {
+            if !trust.authorities().iter().any(|a| &a.name == name) {
+                tracing::warn!(policy = %policy.label(), authority = %name,
+                    "the pull policy requires an authority that is not defined (yet): nothing it guards can be pulled until it is");
+            }
+        }
+    }
+    let registry = Arc::new(
+        Registry::new(blobs, Arc::new(meta.clone()), Limits::default())
+            .with_observer(trust.clone())
+            .with_pull_gate(Arc::new(pull)),
+    );
     let worker = config.scan.enabled.then(|| {
         ScanWorker::new(
             Arc::clone(&registry),
@@ -59,6 +82,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         meta: Arc::new(meta.clone()),
         scans: Arc::new(meta.clone()),
         worker: worker.clone(),
+        registry: Arc::clone(&registry),
+        trust: trust.clone(),
+        signing: Arc::default(),
     })
     .layer(axum::middleware::from_fn(registry::observe::observe));
     let router = registry::router(
@@ -256,4 +282,81 @@ async fn purge_uploads(registry: Arc<Registry>, expiry_secs: u64) {
             Err(e) => tracing::warn!(error = %e, "purging stale uploads failed"),
         }
     }
+}
+
+/// The configuration's authorities, with their key files read.
+fn configured_authorities(config: &Config) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    config
+        .trust
+        .authorities
+        .iter()
+        .map(|(name, authority)| {
+            let keys = authority
+                .keys
+                .iter()
+                .map(|path| {
+                    std::fs::read_to_string(path).with_context(|| {
+                        format!("authority {name}: cannot read key {}", path.display())
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok((name.clone(), keys))
+        })
+        .collect()
+}
+
+/// The server's signing key: the configured one, or the one generated on first start and
+/// kept (PKCS#8, mode 0600) in the data directory. The data directory already holds
+/// everything the registry serves, so encrypting a key whose password would sit next to it
+/// adds nothing; a configured key may be encrypted (cosign's format).
+fn server_key(config: &Config) -> anyhow::Result<SigningKey> {
+    if let Some(path) = &config.trust.server_key {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the server key {}", path.display()))?;
+        let password = match &config.trust.server_key_password_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+            ),
+            None => std::env::var("BONDED_SERVER_KEY_PASSWORD").ok(),
+        };
+        return SigningKey::from_pem(&pem, password.as_deref().map(str::as_bytes))
+            .map_err(|e| anyhow::anyhow!("the server key {}: {e}", path.display()));
+    }
+    let dir = config.data_dir.join("trust");
+    let path = dir.join("server.key");
+    if path.exists() {
+        let pem = std::fs::read(&path)
+            .with_context(|| format!("cannot read the server key {}", path.display()))?;
+        return SigningKey::from_pem(&pem, None)
+            .map_err(|e| anyhow::anyhow!("the server key {}: {e}", path.display()));
+    }
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    // Written to a temporary name and renamed, so a crash never leaves half a key.
+    let partial = dir.join("server.key.partial");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    file.write_all(key.to_pkcs8_pem().as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::fs::write(dir.join("server.pub"), key.public_key().to_pem())
+        .with_context(|| format!("cannot write {}", dir.join("server.pub").display()))?;
+    tracing::info!(path = %path.display(), key_id = %key.public_key().key_id(), "generated the server signing key (authority bonded)");
+    Ok(key)
 }

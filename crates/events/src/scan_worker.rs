@@ -607,14 +607,8 @@ impl ScanWorker {
         digest: &Digest,
         bytes: Bytes,
     ) -> Result<(), String> {
-        if self.registry.blob_size(repo, digest).await.is_ok() {
-            return Ok(());
-        }
-        let len = bytes.len() as u64;
-        let body: registry::service::BodyStream =
-            Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
         self.registry
-            .monolithic(repo, digest.clone(), Some(len), body)
+            .store_blob(repo, bytes)
             .await
             .map(drop)
             .map_err(|e| format!("cannot store blob {digest}: {}", e.describe()))

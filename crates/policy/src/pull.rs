@@ -184,6 +184,17 @@ pub trait SignerLookup: Send + Sync + 'static {
     async fn signers(&self, repository: &str, digest: &str) -> Result<Signers, StoreError>;
 }
 
+#[async_trait]
+impl SignerLookup for trust::service::TrustService {
+    fn generation(&self) -> u64 {
+        trust::service::TrustService::generation(self)
+    }
+
+    async fn signers(&self, repository: &str, digest: &str) -> Result<Signers, StoreError> {
+        trust::service::TrustService::signers(self, repository, digest).await
+    }
+}
+
 /// What a guarded manifest is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guarded {

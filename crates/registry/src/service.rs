@@ -303,6 +303,24 @@ impl Registry {
         result
     }
 
+    /// Stores a small blob the server made itself (an SBOM, a signature payload) unless the
+    /// repository already has it, and returns its digest.
+    pub async fn store_blob(
+        self: &Arc<Self>,
+        repo: &RepositoryName,
+        bytes: Bytes,
+    ) -> Result<Digest, ApiError> {
+        let digest = Digest::compute(Algorithm::Sha256, &bytes);
+        if self.blob_size(repo, &digest).await.is_ok() {
+            return Ok(digest);
+        }
+        let len = bytes.len() as u64;
+        let body: BodyStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+        self.monolithic(repo, digest.clone(), Some(len), body)
+            .await?;
+        Ok(digest)
+    }
+
     /// Cancels a session (DELETE).
     pub async fn cancel(&self, repo: &RepositoryName, id: &str) -> Result<(), ApiError> {
         let (_guard, state) = self.lock_session(repo, id).await?;

@@ -1,0 +1,261 @@
+//! The trust endpoints: authorities, the signatures of a manifest, and signing with the
+//! server's key.
+//!
+//! - `GET /api/v1/authorities`: every authority (name, origin, keys).
+//! - `GET /api/v1/authorities/<name>`; `PUT` with `{"keys": ["<PEM>", ...]}` creates or
+//!   replaces an API authority (authorities from the configuration file and the server's own
+//!   `bonded` are read-only here: 409). Every stored signature is re-verified against the
+//!   new set before the PUT is answered.
+//! - `GET /api/v1/repositories/<name>/manifests/<digest>/signatures`: which authorities have
+//!   validly signed it, every signature and attestation with its verdict or the reason it is
+//!   invalid, and the verified build history (SLSA provenance).
+//! - `POST /api/v1/repositories/<name>/manifests/<digest>/sign`: signs the digest with the
+//!   server key (authority `bonded`) and stores the signature as cosign does, appended to the
+//!   `sha256-<hex>.sig` manifest. Optional body `{"annotations": {"k": "v"}}`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oci::{Digest, Reference, RepositoryName, Tag};
+use serde_json::{Value, json};
+use trust::cosign::{self, AttachmentKind};
+use trust::service::{LayerContent, ServiceError, valid_authority_name};
+
+use crate::{ApiError, ApiState, manifest};
+
+/// Most bytes of a PUT authority body.
+const MAX_AUTHORITY_BODY: usize = 256 << 10;
+
+fn service_error(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::Authority { .. } => {
+            ApiError::new(StatusCode::BAD_REQUEST, "AUTHORITY_INVALID", e.to_string())
+        }
+        ServiceError::ReadOnlyAuthority { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "AUTHORITY_READ_ONLY", e.to_string())
+        }
+        ServiceError::NoServerKey => {
+            ApiError::new(StatusCode::CONFLICT, "NO_SERVER_KEY", e.to_string())
+        }
+        ServiceError::Store(e) => ApiError::internal(e),
+    }
+}
+
+fn authority_json(row: &store::AuthorityRow) -> Value {
+    json!({
+        "name": row.name,
+        "origin": row.origin.as_str(),
+        "keys": row.keys,
+        "key_ids": row.keys.iter().map(|pem| trust::keys::PublicKey::from_pem(pem.as_bytes()).map(|k| k.key_id()).ok()).collect::<Vec<_>>(),
+        "updated_at": row.updated_at,
+    })
+}
+
+pub(crate) async fn list_authorities(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let mut out = Vec::new();
+    for authority in state.trust.authorities().iter() {
+        if let Some(row) = state
+            .trust
+            .authority(&authority.name)
+            .await
+            .map_err(service_error)?
+        {
+            out.push(authority_json(&row));
+        }
+    }
+    Ok(axum::Json(json!({ "authorities": out })).into_response())
+}
+
+pub(crate) async fn get_authority(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = state
+        .trust
+        .authority(&name)
+        .await
+        .map_err(service_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "AUTHORITY_UNKNOWN",
+                format!(
+                    "no authority named {:?}",
+                    name.chars().take(80).collect::<String>()
+                ),
+            )
+        })?;
+    Ok(axum::Json(authority_json(&row)).into_response())
+}
+
+pub(crate) async fn put_authority(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "AUTHORITY_INVALID", m);
+    if !valid_authority_name(&name) {
+        return Err(bad(
+            "authority names are 1 to 64 characters: lower-case letters, digits, '-', '_', '.'"
+                .into(),
+        ));
+    }
+    if body.len() > MAX_AUTHORITY_BODY {
+        return Err(bad(format!(
+            "the body is larger than {MAX_AUTHORITY_BODY} bytes"
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        keys: Vec<String>,
+    }
+    let parsed: Body = serde_json::from_slice(&body).map_err(|e| {
+        bad(format!(
+            "the body must be {{\"keys\": [\"<PEM public key>\", ...]}}: {e}"
+        ))
+    })?;
+    let existed = state
+        .trust
+        .authority(&name)
+        .await
+        .map_err(service_error)?
+        .is_some();
+    state
+        .trust
+        .put_authority(&name, parsed.keys)
+        .await
+        .map_err(service_error)?;
+    let row = state
+        .trust
+        .authority(&name)
+        .await
+        .map_err(service_error)?
+        .ok_or_else(|| ApiError::internal("the authority vanished after it was stored"))?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(authority_json(&row))).into_response())
+}
+
+pub(crate) async fn get_signatures(
+    state: &ApiState,
+    name: RepositoryName,
+    digest: Digest,
+) -> Result<Response, ApiError> {
+    manifest(state, &name, &digest).await?;
+    let view = state
+        .trust
+        .signatures_view(&name, &digest)
+        .await
+        .map_err(service_error)?;
+    Ok(axum::Json(view).into_response())
+}
+
+pub(crate) async fn post_sign(
+    state: &ApiState,
+    name: RepositoryName,
+    digest: Digest,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "SIGN_INVALID", m);
+    let annotations: BTreeMap<String, String> = if body.iter().all(u8::is_ascii_whitespace) {
+        BTreeMap::new()
+    } else {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            #[serde(default)]
+            annotations: BTreeMap<String, String>,
+        }
+        serde_json::from_slice::<Body>(body)
+            .map_err(|e| {
+                bad(format!(
+                    "the body must be {{\"annotations\": {{...}}}}: {e}"
+                ))
+            })?
+            .annotations
+    };
+    manifest(state, &name, &digest).await?;
+    // The identity the payload names: the registry as this client reached it.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.len() <= 255)
+        .ok_or_else(|| bad("the request has no Host header to name the image by".into()))?;
+    let docker_reference = format!("{host}/{name}");
+    let layer = state
+        .trust
+        .server_signature(&docker_reference, &digest, &annotations)
+        .map_err(service_error)?;
+    let _serial = state.signing.lock().await;
+    let signature_manifest = store_signature(state, &name, &digest, layer).await?;
+    let view = state
+        .trust
+        .signatures_view(&name, &digest)
+        .await
+        .map_err(service_error)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "repository": name.to_string(),
+            "digest": digest.to_string(),
+            "signature_manifest": signature_manifest.to_string(),
+            "tag": cosign::signature_tag(&digest, AttachmentKind::Signature),
+            "signed_by": view.get("signed_by").cloned().unwrap_or(Value::Null),
+        })),
+    )
+        .into_response())
+}
+
+/// Appends `layer` to the `.sig` manifest of `digest` (creating it) through the registry,
+/// so the push runs the same validation and hooks as a client's.
+async fn store_signature(
+    state: &ApiState,
+    name: &RepositoryName,
+    digest: &Digest,
+    layer: LayerContent,
+) -> Result<Digest, ApiError> {
+    let registry_error = |e: registry::ApiError| ApiError::internal(e.describe());
+    let tag: Tag = cosign::signature_tag(digest, AttachmentKind::Signature)
+        .parse()
+        .map_err(ApiError::internal)?;
+    let existing = match state
+        .registry
+        .manifest(name, &Reference::Tag(tag.clone()))
+        .await
+    {
+        Ok(m) => Some(m.content),
+        Err(e) if e.code() == "MANIFEST_UNKNOWN" => None,
+        Err(e) => return Err(registry_error(e)),
+    };
+    let built = cosign::append_layer(existing.as_deref(), layer.descriptor)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "SIGNATURES_FULL", e.to_string()))?;
+    state
+        .registry
+        .store_blob(name, Bytes::from(layer.payload))
+        .await
+        .map_err(registry_error)?;
+    state
+        .registry
+        .store_blob(name, Bytes::from(built.config))
+        .await
+        .map_err(registry_error)?;
+    let outcome = state
+        .registry
+        .put_manifest(
+            name,
+            &Reference::Tag(tag),
+            Some(oci::MediaType::OciManifest.as_str()),
+            Bytes::from(built.manifest),
+        )
+        .await
+        .map_err(registry_error)?;
+    Ok(outcome.digest)
+}
