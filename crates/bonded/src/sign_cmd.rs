@@ -147,12 +147,12 @@ pub fn sign(args: &SignArgs) -> Result<u8> {
     let key = load_signing_key(&args.key, &args.password)?;
     let annotations = parse_annotations(&args.annotations)?;
     let (image, repo) = connect(&args.image, &args.registry)?;
-    let (digest, manifest) = resolve(&repo, &image)?;
+    let digest = resolve(&repo, &image)?;
     let mut targets = vec![digest.clone()];
     if args.recursive
-        && let ManifestKind::Index { manifests } = &manifest.kind
+        && let ManifestKind::Index { manifests } = fetch(&repo, &image, &digest)?.kind
     {
-        targets.extend(manifests.iter().map(|m| m.digest.clone()));
+        targets.extend(manifests.into_iter().map(|m| m.digest));
     }
     for target in &targets {
         let tag = attach::sign(&repo, &key, &image.name(), target, &annotations)
@@ -169,7 +169,7 @@ pub fn sign(args: &SignArgs) -> Result<u8> {
 pub fn verify(args: &VerifyArgs) -> Result<u8> {
     let key = load_public_key(&args.key)?;
     let (image, repo) = connect(&args.image, &args.registry)?;
-    let (digest, _) = resolve(&repo, &image)?;
+    let digest = resolve(&repo, &image)?;
     let expected_repository = (!args.ignore_reference).then(|| image.name());
     let verdicts = attach::verify(&repo, &key, &digest, expected_repository.as_deref())
         .map_err(|e| anyhow!("{e}"))?;
@@ -184,7 +184,7 @@ pub fn attest(args: &AttestArgs) -> Result<u8> {
     let predicate: Value = serde_json::from_slice(&text)
         .with_context(|| format!("the predicate {} is not JSON", args.predicate.display()))?;
     let (image, repo) = connect(&args.image, &args.registry)?;
-    let (digest, _) = resolve(&repo, &image)?;
+    let digest = resolve(&repo, &image)?;
     let tag = attach::attest(
         &repo,
         &key,
@@ -211,7 +211,7 @@ pub fn verify_attestation(args: &VerifyAttestationArgs) -> Result<u8> {
         .transpose()
         .map_err(|e| anyhow!("{e}"))?;
     let (image, repo) = connect(&args.image, &args.registry)?;
-    let (digest, _) = resolve(&repo, &image)?;
+    let digest = resolve(&repo, &image)?;
     let verdicts = attach::verify_attestations(&repo, &key, &digest, predicate_type.as_deref())
         .map_err(|e| anyhow!("{e}"))?;
     report(&image, &digest, verdicts, "attestation")
@@ -324,19 +324,35 @@ fn connect(image: &str, args: &RegistryArgs) -> Result<(ImageReference, RemoteRe
     Ok((image, repo))
 }
 
-/// The digest the reference names (a tag is resolved) and its manifest.
-fn resolve(repo: &RemoteRepository, image: &ImageReference) -> Result<(Digest, Manifest)> {
+/// The digest the reference names: a tag is resolved with HEAD, which pull policies leave
+/// open (a GET of an unsigned image may be denied, and signing must still be possible).
+fn resolve(repo: &RemoteRepository, image: &ImageReference) -> Result<Digest> {
     let reference = match &image.reference {
         Reference::Tag(t) => t.to_string(),
-        Reference::Digest(d) => d.to_string(),
+        Reference::Digest(d) => return Ok(d.clone()),
     };
-    let (bytes, media_type, digest) = repo
-        .manifest(&reference)
+    let accept: Vec<&str> = MediaType::ALL.iter().map(|m| m.as_str()).collect();
+    let head = repo
+        .client
+        .head_manifest(&repo.repository, &reference, &accept)
         .map_err(|e| anyhow!("{e}"))?
         .ok_or_else(|| anyhow!("{image}: no such manifest in the registry"))?;
-    let manifest = Manifest::parse(media_type.as_deref(), &bytes)
-        .map_err(|e| anyhow!("{image}: the registry sent an invalid manifest: {e}"))?;
-    Ok((digest, manifest))
+    Ok(head.digest)
+}
+
+/// The manifest at `digest`, parsed.
+fn fetch(repo: &RemoteRepository, image: &ImageReference, digest: &Digest) -> Result<Manifest> {
+    let (bytes, media_type, _) = repo
+        .manifest(&digest.to_string())
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| {
+            anyhow!(
+                "{}@{digest}: no such manifest in the registry",
+                image.name()
+            )
+        })?;
+    Manifest::parse(media_type.as_deref(), &bytes)
+        .map_err(|e| anyhow!("{image}: the registry sent an invalid manifest: {e}"))
 }
 
 fn parse_annotations(pairs: &[String]) -> Result<BTreeMap<String, String>> {

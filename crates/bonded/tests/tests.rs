@@ -14,3 +14,7 @@ mod registry_scan;
 mod scan;
 /// `bonded serve` configuration, TLS, graceful shutdown and kill -9.
 mod serve;
+/// `bonded key/sign/verify/attest`, the trust service, the pull policy, interop.
+mod signing;
+/// The `sigstore` crate as an independent cosign implementation (test support).
+mod sigstore_rs;

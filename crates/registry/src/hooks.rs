@@ -8,8 +8,9 @@
 //!   the PUT is answered, in the same task as the write, so a client that hangs up cannot
 //!   skip it; whatever it records is visible to the next request. It cannot fail the push:
 //!   pushes are never blocked by what observers think of them.
-//! - [`PullGate::decide`] runs on every GET and HEAD of a manifest, after the manifest was
-//!   found and before a byte of it is sent.
+//! - [`PullGate::decide`] runs on every GET of a manifest, after the manifest was found and
+//!   before a byte of it is sent. HEAD is not gated: it returns no content, only the digest,
+//!   media type and size a denial names anyway, and a signer needs it to resolve a tag.
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -493,7 +493,14 @@ async fn get_manifest(
         })));
     }
     let mut out = HeaderMap::new();
-    match registry.pull_verdict(&repo, &manifest).await {
+    // The pull gate guards the content (GET). A HEAD answers only what a denial names anyway
+    // (the digest, media type and size), and signers need it to resolve the tag they sign.
+    let verdict = if method == Method::HEAD {
+        PullVerdict::Allow
+    } else {
+        registry.pull_verdict(&repo, &manifest).await
+    };
+    match verdict {
         PullVerdict::Allow => {}
         PullVerdict::Warn { message } => {
             tracing::warn!(repository = %repo, digest = %manifest.digest, %message, "pull policy warning");

@@ -699,11 +699,11 @@ fn verify_with_authorities(
     let reason = if tried == 0 {
         "no trust authority is configured, so no signature can be verified".to_owned()
     } else {
-        // Errors other than "does not verify" (a payload naming another digest, a malformed
-        // envelope) come first: they are what a user needs to know.
+        // Errors other than a plain mismatch (a payload naming another digest, a signature
+        // that is not DER, a malformed envelope) come first: they are what a user needs.
         let telling: Vec<&String> = reasons
             .iter()
-            .filter(|r| !r.contains("does not verify"))
+            .filter(|r| !r.contains("does not match the signed bytes"))
             .collect();
         match telling.first() {
             Some(r) => (*r).clone(),
