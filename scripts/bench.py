@@ -1287,14 +1287,16 @@ def write_report(bench, path):
       "`*_rps`/`rps` requests/s, `g.*` MiB, `*_client` CPU cores of the benchmark client, `i.skopeo_s` s.\n")
     w("</details>\n")
     text = "\n".join(out)
-    # Keep the scanning section that scripts/bench-scan maintains between its markers.
+    # Keep the sections that scripts/bench-scan and scripts/bench-sign maintain between their
+    # markers.
     try:
         with open(path) as f:
             previous = f.read()
-        begin, end = "<!-- scan-bench:begin -->", "<!-- scan-bench:end -->"
-        if begin in previous and end in previous:
-            kept = previous[previous.index(begin):previous.index(end) + len(end)]
-            text = text.rstrip("\n") + "\n\n" + kept + "\n"
+        for name in ("scan", "sign"):
+            begin, end = f"<!-- {name}-bench:begin -->", f"<!-- {name}-bench:end -->"
+            if begin in previous and end in previous:
+                kept = previous[previous.index(begin):previous.index(end) + len(end)]
+                text = text.rstrip("\n") + "\n\n" + kept + "\n"
     except FileNotFoundError:
         pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
