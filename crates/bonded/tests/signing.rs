@@ -651,43 +651,8 @@ action = "warn"
     assert_eq!(missing.status().as_u16(), 404);
 
     // A signed index vouches for its children; an unsigned index does not.
-    let multi = d.join("multi");
-    let mut children = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let layer = Layer::new().file("etc/arch", arch.as_bytes().to_vec());
-        children.push(put_image(&multi, &[Blob::gzip(&layer)], arch));
-    }
-    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children});
-    let index_bytes = serde_json::to_vec(&index).expect("index");
-    let index_digest = format!("sha256:{}", crate::support::sha256_hex(&index_bytes));
-    std::fs::write(
-        multi
-            .join("blobs/sha256")
-            .join(index_digest.trim_start_matches("sha256:")),
-        &index_bytes,
-    )
-    .expect("blob");
-    put_index(
-        &multi,
-        "v1",
-        json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index_bytes.len()}),
-    );
-    let out = skopeo(
-        d,
-        &[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", multi.display()),
-            &format!("docker://{host}/prod/multi:v1"),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let child = children[0]["digest"].as_str().expect("child").to_owned();
+    let children = push_index(d, &host, "prod/multi");
+    let child = children[0].clone();
     assert_eq!(
         get_manifest(&base, "prod/multi", &child).status().as_u16(),
         403
@@ -740,6 +705,164 @@ action = "warn"
         signatures(&base, "staging/app", &staging_digest)["signed_by"],
         json!(["ci"])
     );
+}
+
+/// A two-platform image index pushed with skopeo to `host/repo:v1`; returns the children's
+/// digests.
+fn push_index(d: &Path, host: &str, repo: &str) -> Vec<String> {
+    let multi = d.join(format!("multi-{}", repo.replace('/', "-")));
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let layer = Layer::new().file("etc/arch", format!("{repo} {arch}").into_bytes());
+        children.push(put_image(&multi, &[Blob::gzip(&layer)], arch));
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children});
+    let index_bytes = serde_json::to_vec(&index).expect("index");
+    let index_digest = format!("sha256:{}", crate::support::sha256_hex(&index_bytes));
+    std::fs::write(
+        multi
+            .join("blobs/sha256")
+            .join(index_digest.trim_start_matches("sha256:")),
+        &index_bytes,
+    )
+    .expect("blob");
+    put_index(
+        &multi,
+        "v1",
+        json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index_bytes.len()}),
+    );
+    let out = skopeo(
+        d,
+        &[
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", multi.display()),
+            &format!("docker://{host}/{repo}:v1"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    children
+        .iter()
+        .map(|c| c["digest"].as_str().expect("digest").to_owned())
+        .collect()
+}
+
+/// `--recursive` signs an index and every manifest it lists; signatures stored as OCI 1.1
+/// referrers (a simple-signing layer, a key-signed Sigstore bundle) are found by `bonded
+/// verify` and recorded by the registry like `.sig` tags.
+#[test]
+fn recursive_signing_and_referrer_signatures() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (key_path, public) = generate(d, "k", "ecdsa-p256");
+    let server = serve_with(
+        d,
+        &format!("[trust.authorities.release]\nkeys = [\"{}\"]\n", p(&public)),
+    );
+    let (base, host) = (server.base(), server.host());
+
+    let children = push_index(d, &host, "demo/multi");
+    ok(&bonded(&[
+        "sign",
+        "--plain-http",
+        "--recursive",
+        "--key",
+        p(&key_path),
+        &format!("{host}/demo/multi:v1"),
+    ]));
+    for child in &children {
+        ok(&bonded(&[
+            "verify",
+            "--plain-http",
+            "--key",
+            p(&public),
+            &format!("{host}/demo/multi@{child}"),
+        ]));
+        assert_eq!(
+            signatures(&base, "demo/multi", child)["signed_by"],
+            json!(["release"])
+        );
+    }
+
+    let key = trust::keys::SigningKey::from_pem(
+        &std::fs::read(&key_path).expect("key"),
+        Some(b"testpass"),
+    )
+    .expect("key");
+    let empty = push_blob(&base, "demo/ref", b"{}");
+    for (n, kind) in ["simple-signing", "bundle"].iter().enumerate() {
+        let repo = format!("demo/ref{n}");
+        push(
+            d,
+            &layout(d, &format!("r{n}"), kind),
+            &host,
+            &format!("{repo}:v1"),
+        );
+        let digest = head_digest(&base, &repo, "v1");
+        let parsed: oci::Digest = digest.parse().expect("digest");
+        let (blob, layer) = if *kind == "bundle" {
+            let bundle = trust::bundle::make_bundle(&key, &parsed);
+            let blob_digest = push_blob(&base, &repo, &bundle);
+            (
+                bundle.clone(),
+                json!({"mediaType": trust::cosign::BUNDLE_MEDIA_TYPE, "digest": blob_digest, "size": bundle.len()}),
+            )
+        } else {
+            let payload = trust::payload::simple_signing_payload(
+                &format!("{host}/{repo}"),
+                &parsed,
+                &Default::default(),
+            );
+            let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload));
+            let blob_digest = push_blob(&base, &repo, &payload);
+            (
+                payload.clone(),
+                json!({"mediaType": trust::cosign::SIMPLE_SIGNING_MEDIA_TYPE, "digest": blob_digest, "size": payload.len(),
+                "annotations": {"dev.cosignproject.cosign/signature": signature}}),
+            )
+        };
+        assert!(!blob.is_empty());
+        push_blob(&base, &repo, b"{}");
+        let subject_size = get_manifest(&base, &repo, "v1")
+            .bytes()
+            .expect("manifest")
+            .len();
+        let referrer = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": if *kind == "bundle" { trust::cosign::BUNDLE_MEDIA_TYPE } else { "application/vnd.dev.cosign.artifact.sig.v1+json" },
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [layer],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": subject_size},
+        });
+        let body = serde_json::to_vec(&referrer).expect("json");
+        let referrer_digest = format!("sha256:{}", crate::support::sha256_hex(&body));
+        put_manifest(&base, &repo, &referrer_digest, &referrer);
+        let out = ok(&bonded(&[
+            "verify",
+            "--plain-http",
+            "--key",
+            p(&public),
+            &format!("{host}/{repo}:v1"),
+        ]));
+        assert!(
+            out.contains(digest.trim_start_matches("sha256:")),
+            "{kind}: {out}"
+        );
+        let view = signatures(&base, &repo, &digest);
+        assert_eq!(view["signed_by"], json!(["release"]), "{kind}: {view}");
+        assert_eq!(
+            view["signatures"][0]["via"],
+            json!("referrer"),
+            "{kind}: {view}"
+        );
+    }
 }
 
 /// Attestations: in-toto statements in DSSE envelopes under `.att`, verified by type, and a
