@@ -39,6 +39,36 @@ pub struct ApiState {
     pub trust: Arc<TrustService>,
     /// Serializes server-side signing, which reads, extends and rewrites a `.sig` manifest.
     pub signing: Arc<tokio::sync::Mutex<()>>,
+    /// The bearer token that changing trust (authorities, server signing) requires. Without
+    /// one those endpoints refuse: until users and roles exist, trust changes need a secret.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// Checks `Authorization: Bearer <admin token>` for an endpoint that changes trust.
+pub(crate) fn require_admin(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "DENIED",
+            "changing trust needs an admin token: set [api] admin_token_file (or BONDED_ADMIN_TOKEN) and send Authorization: Bearer <token>",
+        ));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compared in constant time: the token is a secret.
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let differs = a.len() != b.len() || a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) != 0;
+    if differs {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "this endpoint needs Authorization: Bearer <admin token>",
+        ));
+    }
+    Ok(())
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -95,13 +125,22 @@ async fn get_manifest_resource(
 async fn post_manifest_resource(
     State(state): State<ApiState>,
     Path(rest): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     match parse_manifest_path(&rest)? {
         (name, digest, Resource::Scan) => post_scan(&state, name, digest).await,
         (name, digest, Resource::Sign) => {
-            signing::post_sign(&state, name, digest, &headers, &body).await
+            signing::post_sign(
+                &state,
+                name,
+                digest,
+                &headers,
+                uri.authority().map(|a| a.as_str()),
+                &body,
+            )
+            .await
         }
         (_, _, Resource::Signatures) => Err(method_not_allowed("GET")),
     }

@@ -24,10 +24,13 @@ use serde_json::{Value, json};
 use trust::cosign::{self, AttachmentKind};
 use trust::service::{LayerContent, ServiceError, valid_authority_name};
 
-use crate::{ApiError, ApiState, manifest};
+use crate::{ApiError, ApiState, manifest, require_admin};
 
 /// Most bytes of a PUT authority body.
 const MAX_AUTHORITY_BODY: usize = 256 << 10;
+/// Most bytes of a POST sign body (annotations), and most annotations.
+const MAX_SIGN_BODY: usize = 16 << 10;
+const MAX_SIGN_ANNOTATIONS: usize = 32;
 
 fn service_error(e: ServiceError) -> ApiError {
     match e {
@@ -94,8 +97,10 @@ pub(crate) async fn get_authority(
 pub(crate) async fn put_authority(
     State(state): State<ApiState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "AUTHORITY_INVALID", m);
     if !valid_authority_name(&name) {
         return Err(bad(
@@ -162,9 +167,16 @@ pub(crate) async fn post_sign(
     name: RepositoryName,
     digest: Digest,
     headers: &HeaderMap,
+    authority: Option<&str>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    require_admin(state, headers)?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "SIGN_INVALID", m);
+    if body.len() > MAX_SIGN_BODY {
+        return Err(bad(format!(
+            "the body is larger than {MAX_SIGN_BODY} bytes"
+        )));
+    }
     let annotations: BTreeMap<String, String> = if body.iter().all(u8::is_ascii_whitespace) {
         BTreeMap::new()
     } else {
@@ -182,13 +194,23 @@ pub(crate) async fn post_sign(
             })?
             .annotations
     };
+    if annotations.len() > MAX_SIGN_ANNOTATIONS {
+        return Err(bad(format!("at most {MAX_SIGN_ANNOTATIONS} annotations")));
+    }
     manifest(state, &name, &digest).await?;
-    // The identity the payload names: the registry as this client reached it.
+    // The identity the payload names: the registry as this client reached it (the Host
+    // header, or the request's authority under HTTP/2), which must be a plain `host[:port]`.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.len() <= 255)
-        .ok_or_else(|| bad("the request has no Host header to name the image by".into()))?;
+        .or(authority)
+        .filter(|h| valid_host(h))
+        .ok_or_else(|| {
+            bad(
+                "the request names no valid host (Host header or :authority) to name the image by"
+                    .into(),
+            )
+        })?;
     let docker_reference = format!("{host}/{name}");
     let layer = state
         .trust
@@ -258,4 +280,30 @@ async fn store_signature(
         .await
         .map_err(registry_error)?;
     Ok(outcome.digest)
+}
+
+/// `host[:port]` as a registry host may be written: letters, digits, `.`, `-`, or a bracketed
+/// IPv6 address, and an optional numeric port. Anything else (a path, `@`, spaces) would let a
+/// client choose a name the signature was not meant for.
+fn valid_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') => (name, Some(port)),
+        _ => (host, None),
+    };
+    let name_ok = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => {
+            !v6.is_empty()
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        }
+        None => {
+            !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        }
+    };
+    name_ok && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
 }

@@ -21,8 +21,18 @@ pub struct Config {
     pub log: LogConfig,
     pub scan: ScanConfig,
     pub trust: TrustConfig,
+    pub api: ApiConfig,
     /// `[[pull_policy]]`: repositories whose images are served only when signed.
     pub pull_policy: Vec<policy::PullPolicy>,
+}
+
+/// `[api]`: the management API.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// A file holding the bearer token that changing trust (PUT authorities, POST sign)
+    /// requires (else `BONDED_ADMIN_TOKEN`). Without a token those endpoints refuse.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// `[trust]`: trust authorities and the server's signing key.
@@ -132,6 +142,7 @@ impl Default for Config {
             log: LogConfig::default(),
             scan: ScanConfig::default(),
             trust: TrustConfig::default(),
+            api: ApiConfig::default(),
             pull_policy: Vec::new(),
         }
     }

@@ -85,6 +85,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         registry: Arc::clone(&registry),
         trust: trust.clone(),
         signing: Arc::default(),
+        admin_token: admin_token(&config)?,
     })
     .layer(axum::middleware::from_fn(registry::observe::observe));
     let router = registry::router(
@@ -327,36 +328,101 @@ fn server_key(config: &Config) -> anyhow::Result<SigningKey> {
     }
     let dir = config.data_dir.join("trust");
     let path = dir.join("server.key");
-    if path.exists() {
+    let key = if path.exists() {
+        let metadata = std::fs::metadata(&path)
+            .with_context(|| format!("cannot read the server key {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            anyhow::bail!(
+                "the server key {} is readable by other users (mode {:o}); chmod 600 it",
+                path.display(),
+                metadata.permissions().mode() & 0o777
+            );
+        }
         let pem = std::fs::read(&path)
             .with_context(|| format!("cannot read the server key {}", path.display()))?;
-        return SigningKey::from_pem(&pem, None)
-            .map_err(|e| anyhow::anyhow!("the server key {}: {e}", path.display()));
-    }
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        SigningKey::from_pem(&pem, None)
+            .map_err(|e| anyhow::anyhow!("the server key {}: {e}", path.display()))?
+    } else {
+        generate_server_key(&dir, &path)?
+    };
+    // The public half is rewritten at every start, so it is never missing or stale.
+    write_atomically(
+        &dir,
+        "server.pub",
+        key.public_key().to_pem().as_bytes(),
+        0o644,
+    )?;
+    Ok(key)
+}
+
+/// Generates the server key into `path`: written whole under a temporary name (created
+/// exclusively, never through a leftover file or link), synced, renamed, and the directory
+/// synced, so a crash never leaves half a key and a power loss never silently loses one.
+fn generate_server_key(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+) -> anyhow::Result<SigningKey> {
+    use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&dir)
+        .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
-    // Written to a temporary name and renamed, so a crash never leaves half a key.
-    let partial = dir.join("server.key.partial");
+    write_atomically(dir, "server.key", key.to_pkcs8_pem().as_bytes(), 0o600)?;
+    tracing::info!(path = %path.display(), key_id = %key.public_key().key_id(),
+        "generated the server signing key (authority bonded)");
+    Ok(key)
+}
+
+fn write_atomically(
+    dir: &std::path::Path,
+    name: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let partial = dir.join(format!("{name}.partial"));
+    let target = dir.join(name);
+    // A leftover from an interrupted start is removed, never written through.
+    match std::fs::remove_file(&partial) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", partial.display())),
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+        .create_new(true)
+        .mode(mode)
         .open(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    file.write_all(key.to_pkcs8_pem().as_bytes())
+    file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, &path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    std::fs::write(dir.join("server.pub"), key.public_key().to_pem())
-        .with_context(|| format!("cannot write {}", dir.join("server.pub").display()))?;
-    tracing::info!(path = %path.display(), key_id = %key.public_key().key_id(), "generated the server signing key (authority bonded)");
-    Ok(key)
+    std::fs::rename(&partial, &target)
+        .with_context(|| format!("cannot create {}", target.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))?;
+    Ok(())
+}
+
+/// The management API's admin token: `[api] admin_token_file`, else `BONDED_ADMIN_TOKEN`.
+fn admin_token(config: &Config) -> anyhow::Result<Option<Arc<str>>> {
+    let token = match &config.api.admin_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the admin token {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("BONDED_ADMIN_TOKEN").ok(),
+    };
+    match token {
+        Some(t) if t.len() < 16 => anyhow::bail!("the admin token must be at least 16 characters"),
+        Some(t) => Ok(Some(Arc::from(t))),
+        None => Ok(None),
+    }
 }

@@ -133,8 +133,25 @@ pub fn key(command: &KeyCommand) -> Result<u8> {
             bail!("{} exists; refusing to overwrite it", path.display());
         }
     }
-    write_new(&private_path, private.as_bytes(), 0o600)?;
-    write_new(&public_path, key.public_key().to_pem().as_bytes(), 0o644)?;
+    // Both files are written whole under temporary names, then linked into place (a link
+    // never replaces an existing file): an interrupted run leaves no half-written key.
+    let private_tmp = PathBuf::from(format!("{prefix}.key.partial-{}", std::process::id()));
+    let public_tmp = PathBuf::from(format!("{prefix}.pub.partial-{}", std::process::id()));
+    let result = write_new(&private_tmp, private.as_bytes(), 0o600)
+        .and_then(|()| write_new(&public_tmp, key.public_key().to_pem().as_bytes(), 0o644))
+        .and_then(|()| {
+            std::fs::hard_link(&public_tmp, &public_path)
+                .with_context(|| format!("cannot create {}", public_path.display()))
+        })
+        .and_then(|()| {
+            std::fs::hard_link(&private_tmp, &private_path).map_err(|e| {
+                let _ = std::fs::remove_file(&public_path);
+                anyhow!("cannot create {}: {e}", private_path.display())
+            })
+        });
+    let _ = std::fs::remove_file(&private_tmp);
+    let _ = std::fs::remove_file(&public_tmp);
+    result?;
     eprintln!(
         "Private key written to {}\nPublic key written to {}",
         private_path.display(),
@@ -148,13 +165,7 @@ pub fn sign(args: &SignArgs) -> Result<u8> {
     let annotations = parse_annotations(&args.annotations)?;
     let (image, repo) = connect(&args.image, &args.registry)?;
     let digest = resolve(&repo, &image)?;
-    let mut targets = vec![digest.clone()];
-    if args.recursive
-        && let ManifestKind::Index { manifests } = fetch(&repo, &image, &digest)?.kind
-    {
-        targets.extend(manifests.into_iter().map(|m| m.digest));
-    }
-    for target in &targets {
+    let sign_one = |target: &Digest| -> Result<()> {
         let tag = attach::sign(&repo, &key, &image.name(), target, &annotations)
             .map_err(|e| anyhow!("signing {}@{target}: {e}", image.name()))?;
         eprintln!(
@@ -162,6 +173,17 @@ pub fn sign(args: &SignArgs) -> Result<u8> {
             image.name(),
             image.name()
         );
+        Ok(())
+    };
+    // The top manifest is signed first: a registry whose pull policy wants this signature
+    // serves the index only once it is there, and `--recursive` must read the index.
+    sign_one(&digest)?;
+    if args.recursive
+        && let ManifestKind::Index { manifests } = fetch(&repo, &image, &digest)?.kind
+    {
+        for child in manifests {
+            sign_one(&child.digest)?;
+        }
     }
     Ok(0)
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::sigstore_rs;
 use crate::support::{BIN, Server, free_addr, require};
 
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 const ACCEPT_ANY: &str = r#"{"default":[{"type":"insecureAcceptAnything"}]}"#;
 const ACCEPT_MANIFESTS: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
@@ -438,10 +439,14 @@ fn registry_records_signatures_and_enforces_the_pull_policy() {
     let d = dir.path();
     let (release_key, release_pub) = generate(d, "release", "ecdsa-p256");
     let (ci_key, ci_pub) = generate(d, "ci", "ed25519");
+    std::fs::write(d.join("admin-token"), ADMIN_TOKEN).expect("token");
     let server = serve_with(
         d,
         &format!(
             r#"
+[api]
+admin_token_file = "{}"
+
 [trust.authorities.release]
 keys = ["{}"]
 
@@ -456,6 +461,7 @@ repositories = ["staging/*"]
 require_signatures = {{ authorities = ["ci"], mode = "any" }}
 action = "warn"
 "#,
+            p(&d.join("admin-token")),
             p(&release_pub)
         ),
     );
@@ -574,8 +580,19 @@ action = "warn"
         json!([])
     );
     let ci_pem = std::fs::read_to_string(&ci_pub).expect("pub");
+    // Changing trust needs the admin token.
+    for token in [None, Some("wrong-token-wrong-token")] {
+        let mut put = http()
+            .put(format!("{base}/api/v1/authorities/ci"))
+            .json(&json!({"keys": [ci_pem]}));
+        if let Some(t) = token {
+            put = put.bearer_auth(t);
+        }
+        assert_eq!(put.send().expect("PUT").status().as_u16(), 401);
+    }
     let put = http()
         .put(format!("{base}/api/v1/authorities/ci"))
+        .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"keys": [ci_pem]}))
         .send()
         .expect("PUT authority");
@@ -597,6 +614,7 @@ action = "warn"
     for (name, status) in [("release", 409), ("bonded", 409)] {
         let resp = http()
             .put(format!("{base}/api/v1/authorities/{name}"))
+            .bearer_auth(ADMIN_TOKEN)
             .json(&json!({"keys": [ci_pem]}))
             .send()
             .expect("PUT");
@@ -604,12 +622,14 @@ action = "warn"
     }
     let bad = http()
         .put(format!("{base}/api/v1/authorities/broken"))
+        .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"keys": ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]}))
         .send()
         .expect("PUT");
     assert_eq!(bad.status().as_u16(), 400);
     let bad = http()
         .put(format!("{base}/api/v1/authorities/Bad%20Name"))
+        .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"keys": []}))
         .send()
         .expect("PUT");
@@ -622,6 +642,7 @@ action = "warn"
         .post(format!(
             "{base}/api/v1/repositories/prod/server/manifests/{server_digest}/sign"
         ))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .expect("POST sign");
     assert_eq!(signed.status().as_u16(), 201);
@@ -646,6 +667,7 @@ action = "warn"
             "{base}/api/v1/repositories/prod/server/manifests/sha256:{}/sign",
             "0".repeat(64)
         ))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .expect("POST sign");
     assert_eq!(missing.status().as_u16(), 404);
@@ -676,6 +698,107 @@ action = "warn"
     assert_eq!(
         (view["signed_by"].clone(), view["signed_by_index"].clone()),
         (json!([]), json!(["release"]))
+    );
+
+    // `--recursive` works under a deny policy: the index is signed first, then read.
+    let children2 = push_index(d, &host, "prod/multi2");
+    ok(&bonded(&[
+        "sign",
+        "--plain-http",
+        "--recursive",
+        "--key",
+        p(&release_key),
+        &format!("{host}/prod/multi2:v1"),
+    ]));
+    for child in &children2 {
+        assert_eq!(
+            signatures(&base, "prod/multi2", child)["signed_by"],
+            json!(["release"])
+        );
+    }
+
+    // An image that calls itself an artifact is still an image: runtimes ignore artifactType.
+    let disguised = d.join("disguised");
+    write_layout(
+        &disguised,
+        "v1",
+        &[Blob::gzip(&Layer::new().file("bin/evil", b"x".to_vec()))],
+    );
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(disguised.join("index.json")).expect("index"))
+            .expect("json");
+    let manifest_hex = index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let mut manifest: Value = serde_json::from_slice(
+        &std::fs::read(disguised.join("blobs/sha256").join(&manifest_hex)).expect("manifest"),
+    )
+    .expect("json");
+    manifest["artifactType"] = json!("application/vnd.example.not-an-image");
+    for blob in
+        std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().expect("layers"))
+    {
+        let hex = blob["digest"]
+            .as_str()
+            .expect("digest")
+            .trim_start_matches("sha256:");
+        push_blob(
+            &base,
+            "prod/disguised",
+            &std::fs::read(disguised.join("blobs/sha256").join(hex)).expect("blob"),
+        );
+    }
+    let disguised_digest = put_manifest(&base, "prod/disguised", "v1", &manifest);
+    assert_eq!(
+        get_manifest(&base, "prod/disguised", &disguised_digest)
+            .status()
+            .as_u16(),
+        403
+    );
+
+    // An attestation by an authority, placed in a `.sig` manifest, is not a signature.
+    let attestation_key = trust::keys::SigningKey::from_pem(
+        &std::fs::read(&release_key).expect("key"),
+        Some(b"testpass"),
+    )
+    .expect("key");
+    let statement = trust::dsse::statement(
+        &format!("{host}/prod/disguised"),
+        &disguised_digest.parse().expect("digest"),
+        "https://slsa.dev/provenance/v1",
+        json!({}),
+    );
+    let envelope = trust::dsse::sign_envelope(
+        &attestation_key,
+        trust::dsse::INTOTO_PAYLOAD_TYPE,
+        &statement,
+    );
+    let envelope_digest = push_blob(&base, "prod/disguised", &envelope);
+    let empty = push_blob(&base, "prod/disguised", b"{}");
+    put_manifest(
+        &base,
+        "prod/disguised",
+        &format!(
+            "sha256-{}.sig",
+            disguised_digest.trim_start_matches("sha256:")
+        ),
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/vnd.dsse.envelope.v1+json", "digest": envelope_digest, "size": envelope.len()}],
+        }),
+    );
+    let view = signatures(&base, "prod/disguised", &disguised_digest);
+    assert_eq!(view["signed_by"], json!([]), "{view}");
+    assert_eq!(view["attestations"][0]["valid"], json!(true), "{view}");
+    assert_eq!(
+        get_manifest(&base, "prod/disguised", &disguised_digest)
+            .status()
+            .as_u16(),
+        403
     );
 
     // Deleting the signature tag withdraws the signature.
@@ -946,6 +1069,15 @@ fn attestations_are_verified_and_provenance_is_recorded() {
         ]),
         "not JSON",
     );
+    // Without an admin token configured, the server does not sign for anyone.
+    let refused = http()
+        .post(format!(
+            "{}/api/v1/repositories/demo/built/manifests/{digest}/sign",
+            server.base()
+        ))
+        .send()
+        .expect("POST sign");
+    assert_eq!(refused.status().as_u16(), 403);
     let view = signatures(&server.base(), "demo/built", &digest);
     let build = &view["build_history"][0];
     assert_eq!(

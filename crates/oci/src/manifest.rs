@@ -233,17 +233,30 @@ impl Manifest {
 }
 
 impl Manifest {
-    /// Whether this is an index of container images (a multi-platform image): an index with
-    /// no `artifactType` and no `subject` that lists at least one manifest without an
-    /// `artifactType`. The referrers fallback index (`sha256-<hex>` tag) lists artifacts
-    /// only, so it is not one.
-    pub fn is_image_index(&self) -> bool {
-        let ManifestKind::Index { manifests } = &self.kind else {
-            return false;
-        };
-        self.artifact_type.is_none()
-            && self.subject.is_none()
-            && manifests.iter().any(|m| m.artifact_type.is_none())
+    /// Whether a container runtime could run this, judged the way runtimes judge it and not by
+    /// what the manifest says of itself: docker, containerd and podman ignore `artifactType`
+    /// and `subject`. An image manifest may run when it has a filesystem layer. An index may
+    /// run unless every manifest it lists is marked as an artifact and names no platform (a
+    /// runtime picks children by platform, and one without a platform matches any): that is
+    /// the shape of the referrers fallback index and of attestation lists.
+    pub fn may_run(&self) -> bool {
+        match &self.kind {
+            ManifestKind::Image { layers, .. } => {
+                layers.iter().any(|l| is_filesystem_layer(&l.media_type))
+            }
+            ManifestKind::Index { manifests } => manifests.iter().any(|m| {
+                let platform_os = m
+                    .platform
+                    .as_ref()
+                    .and_then(|p| p.get("os"))
+                    .and_then(|os| os.as_str());
+                m.artifact_type.is_none() || platform_os.is_some_and(|os| os != "unknown")
+            }),
+        }
+    }
+
+    pub fn is_index(&self) -> bool {
+        matches!(self.kind, ManifestKind::Index { .. })
     }
 }
 

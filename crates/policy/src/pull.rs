@@ -9,10 +9,12 @@
 //! ```
 //!
 //! Rules, in the order they apply:
-//! - Only runnable things are guarded: image manifests ([`oci::Manifest::is_container_image`])
-//!   and image indexes ([`oci::Manifest::is_image_index`]). Signatures, attestations, SBOMs
-//!   and other artifacts stay readable, so clients can fetch the very signatures that would
-//!   satisfy the policy; the referrers API and blobs are not manifests and are never gated.
+//! - Only what a runtime could run is guarded ([`oci::Manifest::may_run`]: an image manifest
+//!   with a filesystem layer, an index listing anything but platform-less artifacts), judged
+//!   as runtimes judge it: `artifactType` and `subject` are ignored, since docker, containerd
+//!   and podman ignore them. Signatures, attestations and SBOMs (no filesystem layers) stay
+//!   readable, so clients can fetch the very signatures that would satisfy the policy; the
+//!   referrers API and blobs are not manifests and are never gated.
 //! - Every policy whose globs match the repository applies; a pull is denied when any
 //!   `deny` policy is unmet, and warned about when only `warn` policies are.
 //! - An index needs signatures over its own digest. An image manifest counts the
@@ -161,6 +163,12 @@ impl PullPolicy {
                 "authority name {bad:?} is not 1 to 64 characters"
             )));
         }
+        let distinct: std::collections::BTreeSet<&String> = r.authorities.iter().collect();
+        if distinct.len() != r.authorities.len() {
+            return Err(fail(
+                "`require_signatures.authorities` lists an authority twice".into(),
+            ));
+        }
         match (r.mode, r.at_least) {
             (Some(_), Some(_)) => Err(fail("give either `mode` or `at_least`, not both".into())),
             (_, Some(n)) if n == 0 || n > r.authorities.len() => Err(fail(format!(
@@ -253,8 +261,8 @@ impl PullEnforcer {
         // A stored manifest was validated when it was pushed; one that no longer parses is
         // guarded as an image, never waved through.
         let guarded = match Manifest::parse(Some(&manifest.media_type), &manifest.content) {
-            Ok(m) if m.is_image_index() => Guarded::Index,
-            Ok(m) if !m.is_container_image() => Guarded::Artifact,
+            Ok(m) if !m.may_run() => Guarded::Artifact,
+            Ok(m) if m.is_index() => Guarded::Index,
             _ => Guarded::Image,
         };
         let signers = if guarded == Guarded::Artifact {
@@ -446,6 +454,11 @@ mod tests {
             policy(requirement(&["a"], Some(SignatureMode::Any), None))
                 .validate()
                 .is_ok()
+        );
+        assert!(
+            policy(requirement(&["a", "a"], None, None))
+                .validate()
+                .is_err()
         );
     }
 }

@@ -30,6 +30,20 @@ fn authority_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuthorityRow, Sto
     })
 }
 
+/// The SQL expression of cosign's tag for a subject digest and an attachment kind:
+/// `sha256:<hex>` and `signature` give `sha256-<hex>.sig`.
+macro_rules! attachment_tag {
+    ($subject:literal, $kind:literal) => {
+        concat!(
+            "('sha256-' || substr(",
+            $subject,
+            ", 8) || CASE ",
+            $kind,
+            " WHEN 'signature' THEN '.sig' ELSE '.att' END)"
+        )
+    };
+}
+
 #[async_trait]
 impl TrustStore for SqliteMetaStore {
     async fn put_authority(&self, row: &AuthorityRow) -> Result<(), StoreError> {
@@ -110,6 +124,21 @@ impl TrustStore for SqliteMetaStore {
                     return Ok(false);
                 }
                 if r.via == AttachmentVia::Tag {
+                    let tagged: Option<i64> = sqlx::query_scalar(concat!(
+                        "SELECT 1 FROM tags WHERE repository = ? AND manifest_digest = ? AND name = ",
+                        attachment_tag!("?", "?")
+                    ))
+                    .bind(&r.repository)
+                    .bind(&r.source_digest)
+                    .bind(&r.subject)
+                    .bind(r.kind.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if tagged.is_none() {
+                        return Ok(false);
+                    }
+                }
+                if r.via == AttachmentVia::Tag {
                     sqlx::query(
                         "DELETE FROM attachments WHERE repository = ? AND subject = ? AND kind = ? \
                          AND via = 'tag' AND source_digest != ?",
@@ -153,6 +182,24 @@ impl TrustStore for SqliteMetaStore {
                     .await?;
                 }
                 Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn prune_stale_attachments(&self) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(concat!(
+                    "DELETE FROM attachments WHERE via = 'tag' AND NOT EXISTS (SELECT 1 FROM tags t \
+                     WHERE t.repository = attachments.repository AND t.manifest_digest = attachments.source_digest \
+                     AND t.name = ",
+                    attachment_tag!("attachments.subject", "attachments.kind"),
+                    ")"
+                ))
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected())
             })
         })
         .await

@@ -976,6 +976,12 @@ async fn attachments_and_signers<S: MetaStore + crate::TrustStore>(store: &S) {
         signers(&["release"], &[])
     );
 
+    // A verdict for a manifest its tag no longer names is not stored.
+    assert!(
+        !store.record_attachment(&a).await.expect("record"),
+        "sig a is no longer tagged"
+    );
+
     // A signed index vouches for its children.
     let sig_index = record(
         r#"{"trust":"sig index"}"#,
@@ -983,8 +989,9 @@ async fn attachments_and_signers<S: MetaStore + crate::TrustStore>(store: &S) {
         None,
         Some("x"),
     );
+    let index_tag = tag(&format!("sha256-{}.sig", index.digest.hex()));
     store
-        .put_manifest(&r, &sig_index, None)
+        .put_manifest(&r, &sig_index, Some(&index_tag))
         .await
         .expect("sig index");
     let on_index = attachment(
@@ -1028,6 +1035,15 @@ async fn attachments_and_signers<S: MetaStore + crate::TrustStore>(store: &S) {
         )
         .await
         .expect("forget");
+    assert_eq!(
+        store.signers(r.as_str(), &image_d).await.expect("signers"),
+        signers(&[], &[])
+    );
+
+    // The tag is deleted behind the service's back: pruning drops the stale verdict.
+    assert!(store.record_attachment(&on_index).await.expect("record"));
+    assert!(store.delete_tag(&r, &index_tag).await.expect("delete tag"));
+    assert_eq!(store.prune_stale_attachments().await.expect("prune"), 1);
     assert_eq!(
         store.signers(r.as_str(), &image_d).await.expect("signers"),
         signers(&[], &[])

@@ -162,8 +162,12 @@ pub trait TrustStore: Send + Sync + 'static {
     /// Stores `record`, replacing what was recorded for the same attachment manifest. For a
     /// tag attachment it also drops the other tag attachments of the same subject and kind:
     /// cosign's tag points at one manifest, so the one it pointed at before no longer counts.
-    /// Returns false (and stores nothing) when the attachment manifest no longer exists.
+    /// Returns false (and stores nothing) when the attachment manifest no longer exists, or,
+    /// for a tag attachment, when the tag no longer points at it.
     async fn record_attachment(&self, record: &AttachmentRecord) -> Result<bool, StoreError>;
+    /// Drops the verdicts of tag attachments whose `sha256-<hex>.sig`/`.att` tag no longer
+    /// points at them (a tag deleted or moved while, or before, the verdict was written).
+    async fn prune_stale_attachments(&self) -> Result<u64, StoreError>;
     /// Drops the tag attachments of `subject` and `kind` (the tag was deleted).
     async fn forget_tag_attachments(
         &self,

@@ -23,8 +23,10 @@ use crate::dsse::{self, Statement};
 use crate::keys::{PublicKey, SigningKey};
 use crate::{bundle, payload};
 
-/// Referrer manifests read for one image.
+/// Referrer manifests holding signatures (or attestations) read for one image.
 pub const MAX_REFERRER_MANIFESTS: usize = 64;
+/// Referrer manifests fetched for one image, relevant or not.
+pub const MAX_REFERRERS_READ: usize = 512;
 
 /// A manifest as fetched: its bytes, media type and digest.
 pub type Document = (Vec<u8>, Option<String>, Digest);
@@ -140,7 +142,11 @@ fn attachment_manifests(
 ) -> Result<Vec<Found>, String> {
     let mut found = Vec::new();
     if let Some(referrers) = repo.referrers(digest)? {
-        for referrer in referrers.iter().take(MAX_REFERRER_MANIFESTS) {
+        let mut relevant_found = 0;
+        for referrer in referrers.iter().take(MAX_REFERRERS_READ) {
+            if relevant_found == MAX_REFERRER_MANIFESTS {
+                break;
+            }
             let Some((bytes, media_type, _)) = repo.manifest(&referrer.digest.to_string())? else {
                 continue;
             };
@@ -150,6 +156,7 @@ fn attachment_manifests(
                 Err(_) => true,
             };
             if relevant {
+                relevant_found += 1;
                 found.push((format!("referrer {}", referrer.digest), layers));
             }
         }
@@ -194,6 +201,14 @@ pub fn verify(
             _ => {
                 let statement =
                     bundle::verify_bundle(blob, key, digest).map_err(|e| e.to_string())?;
+                // A bundle signs the image only if its verified statement is cosign's image
+                // signature; one of another predicate is an attestation.
+                if !bundle::is_image_signature(&statement) {
+                    return Err(format!(
+                        "the bundle is an attestation ({}), not a signature",
+                        statement.predicate_type
+                    ));
+                }
                 Ok(statement_json(&statement))
             }
         },

@@ -111,6 +111,13 @@ pub fn parse_authority(
 /// Keys one authority may hold (each signature layer is tried against every key).
 pub const MAX_AUTHORITY_KEYS: usize = 32;
 
+/// Payload bytes verified per attachment manifest; layers beyond are recorded as not
+/// verified.
+pub const MAX_VERIFIED_BYTES_PER_MANIFEST: u64 = 64 << 20;
+
+/// Verifications running at once (each on a blocking thread).
+const CONCURRENT_VERIFICATIONS: usize = 2;
+
 /// The trust service. Cheap to share (`Arc`).
 pub struct TrustService {
     meta: Arc<dyn MetaStore>,
@@ -119,6 +126,12 @@ pub struct TrustService {
     authorities: RwLock<Arc<Vec<Authority>>>,
     server_key: Option<SigningKey>,
     generation: AtomicU64,
+    /// Verifications running on the blocking pool at once.
+    verifying: tokio::sync::Semaphore,
+    /// Held (shared) while an attachment is verified and recorded, and (exclusive) while the
+    /// authorities change and everything is re-verified, so a verdict computed with a key
+    /// that is being removed can never be written after the re-verification.
+    authority_change: tokio::sync::RwLock<()>,
 }
 
 fn now() -> i64 {
@@ -186,6 +199,8 @@ impl TrustService {
             authorities: RwLock::new(Arc::new(Vec::new())),
             server_key,
             generation: AtomicU64::new(1),
+            verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
+            authority_change: tokio::sync::RwLock::new(()),
         });
         service.reload_authorities().await?;
         service.reverify_all().await?;
@@ -232,8 +247,27 @@ impl TrustService {
 
     /// `PUT /api/v1/authorities/<name>`: creates or replaces an API authority, then
     /// re-verifies every attachment against the new set.
-    pub async fn put_authority(&self, name: &str, pems: Vec<String>) -> Result<(), ServiceError> {
+    ///
+    /// The work runs in its own task: a client that hangs up cannot leave the verdicts
+    /// half re-verified.
+    pub async fn put_authority(
+        self: &Arc<Self>,
+        name: &str,
+        pems: Vec<String>,
+    ) -> Result<(), ServiceError> {
+        let this = Arc::clone(self);
+        let name = name.to_owned();
+        tokio::spawn(async move { this.replace_authority(&name, pems).await })
+            .await
+            .map_err(|e| ServiceError::Authority {
+                name: String::new(),
+                reason: format!("the update did not finish: {e}"),
+            })?
+    }
+
+    async fn replace_authority(&self, name: &str, pems: Vec<String>) -> Result<(), ServiceError> {
         parse_authority(name, &pems, AuthorityOrigin::Api)?;
+        let _exclusive = self.authority_change.write().await;
         if let Some(existing) = self.trust.authority(name).await?
             && existing.origin != AuthorityOrigin::Api
         {
@@ -260,7 +294,7 @@ impl TrustService {
             })
             .await?;
         self.reload_authorities().await?;
-        self.reverify_all().await?;
+        self.reverify_all_locked().await?;
         Ok(())
     }
 
@@ -269,8 +303,15 @@ impl TrustService {
         Ok(self.trust.authority(name).await?)
     }
 
-    /// Re-verifies every stored attachment.
+    /// Re-verifies every stored attachment, and drops the verdicts of tag attachments whose
+    /// tag no longer points at them.
     pub async fn reverify_all(&self) -> Result<usize, ServiceError> {
+        let _exclusive = self.authority_change.write().await;
+        self.reverify_all_locked().await
+    }
+
+    async fn reverify_all_locked(&self) -> Result<usize, ServiceError> {
+        self.trust.prune_stale_attachments().await?;
         let mut verified = 0;
         for candidate in self.trust.attachment_candidates().await? {
             let (Ok(repo), Ok(digest)) = (
@@ -287,7 +328,7 @@ impl TrustService {
             };
             let tag = candidate.tag.as_deref().and_then(|t| Tag::from_str(t).ok());
             if self
-                .examine(&repo, &digest, &manifest, tag.as_ref())
+                .examine_locked(&repo, &digest, &manifest, tag.as_ref())
                 .await?
             {
                 verified += 1;
@@ -300,6 +341,18 @@ impl TrustService {
     /// Verifies `manifest` if it is an attachment and records the verdict. Returns whether
     /// it was one.
     async fn examine(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        manifest: &Manifest,
+        tag: Option<&Tag>,
+    ) -> Result<bool, ServiceError> {
+        let _shared = self.authority_change.read().await;
+        self.examine_locked(repo, digest, manifest, tag).await
+    }
+
+    /// [`Self::examine`], with the authority lock already held.
+    async fn examine_locked(
         &self,
         repo: &RepositoryName,
         digest: &Digest,
@@ -345,9 +398,38 @@ impl TrustService {
             }
         };
         let mut entries = Vec::new();
+        // The same blob and signature repeated across layers is verified once, and the bytes
+        // verified per manifest are bounded: a push of a thousand layers that all point at one
+        // large envelope costs one verification, not a thousand.
+        let mut seen: BTreeMap<(String, Option<String>), Value> = BTreeMap::new();
+        let mut budget = MAX_VERIFIED_BYTES_PER_MANIFEST;
         for (index, layer) in layers.iter().enumerate() {
-            let mut entry = self.verify_layer(found, layer, &authorities).await;
-            if let Some(names) = entry.get("authorities").and_then(Value::as_array) {
+            let signature = layer
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(SIGNATURE_ANNOTATION))
+                .cloned();
+            let key = (layer.digest.to_string(), signature);
+            let mut entry = match seen.get(&key) {
+                Some(entry) => entry.clone(),
+                None if layer.size > budget => invalid(format!(
+                    "not verified: the layers of this manifest exceed {MAX_VERIFIED_BYTES_PER_MANIFEST} bytes"
+                )),
+                None => {
+                    budget = budget.saturating_sub(layer.size);
+                    let entry = self.verify_layer(found, layer, &authorities).await;
+                    seen.insert(key, entry.clone());
+                    entry
+                }
+            };
+            // Only a signature signs: an attestation (a DSSE envelope, a bundle of another
+            // predicate) in a signature manifest proves what its statement says, not that its
+            // signer vouches for the image.
+            let role = entry.get("role").and_then(Value::as_str);
+            if found.kind == AttachmentKind::Signature
+                && role == Some("signature")
+                && let Some(names) = entry.get("authorities").and_then(Value::as_array)
+            {
                 signers.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
             }
             entry["layer"] = json!(index);
@@ -385,57 +467,17 @@ impl TrustService {
             Ok(p) => p,
             Err(reason) => return invalid(reason),
         };
-        match kind {
-            LayerKind::SimpleSigning => {
-                let annotations = layer.annotations.clone().unwrap_or_default();
-                let Some(signature) = annotations.get(SIGNATURE_ANNOTATION) else {
-                    return invalid(format!(
-                        "the layer has no {SIGNATURE_ANNOTATION} annotation"
-                    ));
-                };
-                verify_with_authorities(authorities, |key| {
-                    cosign::verify_simple_signing(
-                        &payload,
-                        signature,
-                        key,
-                        &cosign::Expected {
-                            digest: found.subject.clone(),
-                            repository: None,
-                        },
-                    )
-                    .map(|signed| {
-                        json!({
-                            "docker_reference": signed.docker_reference,
-                            "optional": signed.optional,
-                        })
-                    })
-                    .map_err(|e| e.to_string())
-                })
-            }
-            LayerKind::Attestation | LayerKind::Bundle => {
-                let mut entry = verify_with_authorities(authorities, |key| {
-                    let statement = if kind == LayerKind::Bundle {
-                        bundle::verify_bundle(&payload, key, &found.subject)
-                            .map_err(|e| e.to_string())?
-                    } else {
-                        dsse::verify_attestation(&payload, key, &found.subject)
-                            .map_err(|e| e.to_string())?
-                    };
-                    let build = provenance::build_record(&statement)
-                        .map(|b| serde_json::to_value(b).unwrap_or(Value::Null));
-                    Ok(json!({ "predicate_type": statement.predicate_type, "build": build }))
-                });
-                if kind == LayerKind::Attestation
-                    && let Some(p) = layer
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get("predicateType"))
-                {
-                    entry["annotated_predicate_type"] = json!(p);
-                }
-                entry
-            }
-        }
+        // Verification is CPU work proportional to the payload and the keys: it runs on the
+        // blocking pool, a few at a time, so a hostile push cannot stall the request threads.
+        let Ok(_permit) = self.verifying.acquire().await else {
+            return invalid("the trust service is shutting down".to_owned());
+        };
+        let (found, layer, authorities) = (found.clone(), layer.clone(), authorities.to_vec());
+        tokio::task::spawn_blocking(move || {
+            verify_payload(kind, &found, &layer, &payload, &authorities)
+        })
+        .await
+        .unwrap_or_else(|e| invalid(format!("verification failed: {e}")))
     }
 
     async fn read_payload(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>, String> {
@@ -501,9 +543,13 @@ impl TrustService {
                     b["attestation"] = json!(a.source_digest);
                     builds.push(b);
                 }
-                match a.kind {
-                    AttachmentKind::Signature => signatures.push(entry),
-                    AttachmentKind::Attestation => attestations.push(entry),
+                match layer.get("role").and_then(Value::as_str) {
+                    Some("signature") => signatures.push(entry),
+                    Some(_) => attestations.push(entry),
+                    None => match a.kind {
+                        AttachmentKind::Signature => signatures.push(entry),
+                        AttachmentKind::Attestation => attestations.push(entry),
+                    },
                 }
             }
             if let Some(error) = report.get("error").filter(|e| !e.is_null()) {
@@ -581,6 +627,86 @@ enum LayerKind {
     Bundle,
 }
 
+/// Verifies one payload with every key of every authority; the entry says whether it is a
+/// signature or an attestation (`role`), and which authorities verified it.
+fn verify_payload(
+    kind: LayerKind,
+    found: &Found,
+    layer: &oci::Descriptor,
+    payload: &[u8],
+    authorities: &[Authority],
+) -> Value {
+    match kind {
+        LayerKind::SimpleSigning => {
+            let annotations = layer.annotations.clone().unwrap_or_default();
+            let Some(signature) = annotations.get(SIGNATURE_ANNOTATION) else {
+                return invalid(format!(
+                    "the layer has no {SIGNATURE_ANNOTATION} annotation"
+                ));
+            };
+            let mut entry = verify_with_authorities(authorities, |key| {
+                cosign::verify_simple_signing(
+                    payload,
+                    signature,
+                    key,
+                    &cosign::Expected {
+                        digest: found.subject.clone(),
+                        repository: None,
+                    },
+                )
+                .map(|signed| {
+                    json!({
+                        "docker_reference": signed.docker_reference,
+                        "optional": signed.optional,
+                    })
+                })
+                .map_err(|e| e.to_string())
+            });
+            entry["role"] = json!("signature");
+            entry
+        }
+        LayerKind::Attestation | LayerKind::Bundle => {
+            let mut entry = verify_with_authorities(authorities, |key| {
+                let statement = if kind == LayerKind::Bundle {
+                    bundle::verify_bundle(payload, key, &found.subject)
+                        .map_err(|e| e.to_string())?
+                } else {
+                    dsse::verify_attestation(payload, key, &found.subject)
+                        .map_err(|e| e.to_string())?
+                };
+                let build = provenance::build_record(&statement)
+                    .map(|b| serde_json::to_value(b).unwrap_or(Value::Null));
+                // A bundle is a signature when its verified statement is cosign's image
+                // signature, never because an (unsigned) manifest annotation says so.
+                let role = if kind == LayerKind::Bundle && bundle::is_image_signature(&statement) {
+                    "signature"
+                } else {
+                    "attestation"
+                };
+                Ok(
+                    json!({ "predicate_type": statement.predicate_type, "build": build, "role": role }),
+                )
+            });
+            if entry.get("role").is_none() {
+                entry["role"] = json!(if kind == LayerKind::Attestation {
+                    "attestation"
+                } else {
+                    "signature"
+                });
+            }
+            if kind == LayerKind::Attestation
+                && let Some(p) = layer
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("predicateType"))
+            {
+                entry["annotated_predicate_type"] = json!(p);
+            }
+            entry
+        }
+    }
+}
+
 /// An attachment: what it signs, how it was found, what it carries.
 #[derive(Debug, Clone)]
 struct Found {
@@ -625,16 +751,9 @@ fn referrer_attachment(manifest: &Manifest) -> Option<Found> {
     let kind = if has(SIMPLE_SIGNING_MEDIA_TYPE) {
         AttachmentKind::Signature
     } else if has(cosign::BUNDLE_MEDIA_TYPE) {
-        // cosign v3 signs with a bundle whose statement has the sign/v1 predicate: a
-        // signature. Bundles of other predicates are attestations.
-        match manifest
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("dev.sigstore.bundle.predicateType"))
-        {
-            Some(p) if p != bundle::COSIGN_SIGN_PREDICATE_TYPE => AttachmentKind::Attestation,
-            _ => AttachmentKind::Signature,
-        }
+        // Whether a bundle signs or attests is decided per layer from its verified statement
+        // (`verify_payload`), never from the manifest's unsigned annotations.
+        AttachmentKind::Signature
     } else if has(DSSE_MEDIA_TYPE) {
         AttachmentKind::Attestation
     } else {
@@ -723,7 +842,7 @@ fn verify_with_authorities(
 #[async_trait]
 impl ManifestObserver for TrustService {
     async fn manifest_stored(&self, event: StoredEvent<'_>) {
-        if event.manifest.is_image_index() {
+        if event.manifest.is_index() {
             // A new index may vouch for children that are already signed through it.
             self.bump();
         }
