@@ -399,6 +399,48 @@ fn cli_signs_and_verifies_in_bonded_and_in_docker_registry() {
         &copy,
     ]));
 
+    // On a terminal (a pseudo-terminal from util-linux `script`) the password is prompted
+    // for, twice, with echo off; the key it writes decrypts with that password.
+    require("script");
+    let prompted = |prefix: &Path, input: &str| {
+        let mut child = Command::new("script")
+            .args([
+                "-qec",
+                &format!(
+                    "{BIN} key generate --output-key-prefix {}",
+                    prefix.display()
+                ),
+                "/dev/null",
+            ])
+            .env_remove("BONDED_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("type");
+        child.wait_with_output().expect("script")
+    };
+    let out = prompted(&d.join("prompted"), "terminal pass\nterminal pass\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let pem = std::fs::read(d.join("prompted.key")).expect("prompted key");
+    trust::keys::SigningKey::from_pem(&pem, Some(b"terminal pass"))
+        .expect("decrypts with the typed password");
+    let out = prompted(&d.join("mismatch"), "one\ntwo\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("do not match"));
+    assert!(!d.join("mismatch.key").exists());
+
     // Bad keys and passwords: a message and exit 1, never a panic.
     let wrong = Command::new(BIN)
         .args(["sign", "--plain-http", "--key", p(&ec_key), &copy])
