@@ -6,8 +6,8 @@
 //!   severity; findings; what changed at the last re-matches). For an index, the scans of its
 //!   children.
 //! - `POST` to the same path queues a rescan (of every child, for an index): `202`.
-//! - Trust ([`signing`]): `…/signatures`, `POST …/sign` and `/api/v1/authorities`. Changing
-//!   trust needs the admin bearer token ([`require_admin`]).
+//! - Trust (module `signing`): `…/signatures`, `POST …/sign` and `/api/v1/authorities`. Changing
+//!   trust needs the admin bearer token (`require_admin`).
 //!
 //! Errors use the registry's JSON shape, `{"errors": [{"code", "message"}]}`.
 
