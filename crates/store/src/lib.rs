@@ -15,6 +15,7 @@
 
 mod blob;
 mod error;
+pub mod events;
 mod fs;
 mod meta;
 pub mod scanning;
@@ -24,6 +25,7 @@ pub mod trust;
 
 pub use blob::{BlobBody, BlobStore, ByteRange, UploadProgress, UploadWriter};
 pub use error::StoreError;
+pub use events::{EventRow, EventStore};
 pub use fs::{Durability, FsBlobStore};
 pub use meta::{
     ManifestRecord, MetaStore, NewUpload, Page, PutManifestError, Referrer, StoredManifest,

@@ -27,6 +27,8 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_events.rs"]
+mod events_impl;
 #[path = "sqlite_scan.rs"]
 mod scan_impl;
 #[path = "sqlite_trust.rs"]

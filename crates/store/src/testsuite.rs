@@ -1061,3 +1061,116 @@ async fn attachments_and_signers<S: MetaStore + crate::TrustStore>(store: &S) {
         "only the manifest the .sig tag points at (the referrer was deleted)"
     );
 }
+
+/// Runs every [`crate::EventStore`] check: the outbox records each state change once, in
+/// commit order, with ids that never change, and cursors only move forward.
+pub async fn event_store<S: MetaStore + crate::EventStore + crate::ScanStore>(store: &S) {
+    let r = repo("conformance/events");
+    let start = store
+        .events_after(0, 10_000)
+        .await
+        .expect("events")
+        .last()
+        .map_or(0, |e| e.seq);
+    let blob = Digest::compute(Algorithm::Sha256, b"event layer");
+    store.commit_blob(&r, &blob, 11, None).await.expect("blob");
+    let one = record(r#"{"events":"one"}"#, vec![blob.clone()], None, None);
+    let two = record(r#"{"events":"two"}"#, vec![blob.clone()], None, None);
+    let v1 = tag("v1");
+    store
+        .put_manifest(&r, &one, Some(&v1))
+        .await
+        .expect("push one");
+    // The same manifest again is no change, and writes no event.
+    store
+        .put_manifest(&r, &one, Some(&v1))
+        .await
+        .expect("push one again");
+    store
+        .put_manifest(&r, &two, Some(&v1))
+        .await
+        .expect("push two");
+    // A refused push (a missing blob) commits nothing, so it writes nothing.
+    let missing = record(
+        r#"{"events":"missing"}"#,
+        vec![Digest::compute(Algorithm::Sha256, b"absent")],
+        None,
+        None,
+    );
+    assert!(store.put_manifest(&r, &missing, None).await.is_err());
+    store.delete_tag(&r, &v1).await.expect("delete tag");
+    store
+        .put_manifest(&r, &one, Some(&tag("v2")))
+        .await
+        .expect("tag one");
+    // Deleting a manifest deletes its tags: both are events.
+    store
+        .delete_manifest(&r, &one.digest)
+        .await
+        .expect("delete one");
+    let claimed = store.claim_scan_job(1_000, 60).await.expect("claim");
+    if let Some(job) = claimed {
+        store
+            .finish_scan_job(&job.manifest_digest, Err("broken".into()), 1_001)
+            .await
+            .expect("finish");
+    }
+
+    let events = store.events_after(start, 100).await.expect("events");
+    let ours: Vec<(String, Option<String>, Option<String>)> = events
+        .iter()
+        .filter(|e| e.repository.as_deref() == Some(r.as_str()))
+        .map(|e| (e.kind.clone(), e.digest.clone(), e.tag.clone()))
+        .collect();
+    let (d1, d2) = (Some(one.digest.to_string()), Some(two.digest.to_string()));
+    let t = |s: &str| Some(s.to_owned());
+    let scan_event = ours.iter().any(|(k, _, _)| k == "scan.failed");
+    let expected_prefix = [
+        ("artifact.pushed".to_owned(), d1.clone(), None),
+        ("tag.updated".to_owned(), d1.clone(), t("v1")),
+        ("artifact.pushed".to_owned(), d2.clone(), None),
+        ("tag.updated".to_owned(), d2.clone(), t("v1")),
+        ("tag.deleted".to_owned(), d2.clone(), t("v1")),
+        ("tag.updated".to_owned(), d1.clone(), t("v2")),
+    ];
+    assert_eq!(ours.get(..6), Some(&expected_prefix[..]), "{ours:?}");
+    let after_delete: Vec<&str> = ours.iter().skip(6).map(|(k, _, _)| k.as_str()).collect();
+    assert!(
+        after_delete.starts_with(&["tag.deleted", "artifact.deleted"])
+            || after_delete.starts_with(&["artifact.deleted", "tag.deleted"]),
+        "{after_delete:?}"
+    );
+    assert!(scan_event, "a failed scan is an event: {ours:?}");
+    let moved = events
+        .iter()
+        .find(|e| e.kind == "tag.updated" && e.digest == d2)
+        .expect("the tag move");
+    assert!(
+        moved.data.contains(&one.digest.to_string()),
+        "previous digest: {}",
+        moved.data
+    );
+    // Ordered, unique, stable.
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let ids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), events.len());
+    let again = store.events_after(start, 100).await.expect("events");
+    assert_eq!(again, events, "reading again gives the same events and ids");
+    let page = store.events_after(start, 2).await.expect("page");
+    assert_eq!(page.len(), 2);
+    assert_eq!(page, events[..2]);
+
+    // Cursors move forward only.
+    assert_eq!(store.cursor("webhooks").await.expect("cursor"), 0);
+    let mid = events[2].seq;
+    store
+        .advance_cursor("webhooks", mid, 5)
+        .await
+        .expect("advance");
+    store
+        .advance_cursor("webhooks", mid - 1, 6)
+        .await
+        .expect("late save");
+    assert_eq!(store.cursor("webhooks").await.expect("cursor"), mid);
+    assert_eq!(store.cursor("audit").await.expect("cursor"), 0);
+}
