@@ -21,8 +21,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oci::{Digest, Reference, RepositoryName, Tag};
 use serde_json::{Value, json};
+use trust::attach::LayerContent;
 use trust::cosign::{self, AttachmentKind};
-use trust::service::{LayerContent, ServiceError, valid_authority_name};
+use trust::service::{ServiceError, valid_authority_name};
 
 use crate::{ApiError, ApiState, manifest, require_admin};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use scan::testkit::{Blob, Layer, debian_layers, fixture, fixtures, write_layout};
 use serde_json::Value;
 
-use crate::support::{BIN, Server, free_addr, require, run};
+use crate::support::{BIN, Server, head_digest, http, require, run, serve_with};
 
 fn build_db(out: &Path, inputs: &[&str]) {
     let advisories = fixtures().join("e2e/advisories");
@@ -30,47 +30,6 @@ fn push(layout: &Path, tag: &str, server: &Server, target: &str) {
         &format!("oci:{}:{tag}", layout.display()),
         &format!("docker://{}/{target}", server.host()),
     ]));
-}
-
-/// Starts `bonded serve` with `toml` as its configuration file and its data under `dir`.
-fn serve_with(dir: &Path, toml: &str) -> Server {
-    let config = dir.join("bonded.toml");
-    std::fs::write(&config, toml).expect("config");
-    let data = dir.join("data");
-    Server::start(
-        dir,
-        free_addr(),
-        &[
-            "--config",
-            config.to_str().expect("path"),
-            "--data-dir",
-            data.to_str().expect("path"),
-        ],
-        &[],
-    )
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-fn manifest_digest(server: &Server, repo: &str, tag: &str) -> String {
-    let resp = http()
-        .head(format!("{}/v2/{repo}/manifests/{tag}", server.base()))
-        .header(
-            "Accept",
-            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
-        )
-        .send()
-        .expect("HEAD manifest");
-    assert!(resp.status().is_success(), "{}", resp.status());
-    resp.headers()["docker-content-digest"]
-        .to_str()
-        .expect("digest")
-        .to_owned()
 }
 
 fn scan_url(server: &Server, repo: &str, digest: &str) -> String {
@@ -138,7 +97,7 @@ fn pushed_images_are_scanned_rematched_and_get_an_sbom_referrer() {
         &debian_layers().iter().map(Blob::gzip).collect::<Vec<_>>(),
     );
     push(&layout, "bullseye", &server, "dev/app:1");
-    let digest = manifest_digest(&server, "dev/app", "1");
+    let digest = head_digest(&server.base(), "dev/app", "1");
 
     let body = wait_for(&server, "dev/app", &digest, "the first scan", |b| {
         b["status"] == "done"
@@ -266,7 +225,7 @@ fn pushed_images_are_scanned_rematched_and_get_an_sbom_referrer() {
     );
     write_layout(&second, "v2", &[Blob::gzip(&layers[0]), Blob::gzip(&extra)]);
     push(&second, "v2", &server, "dev/other:2");
-    let second_digest = manifest_digest(&server, "dev/other", "2");
+    let second_digest = head_digest(&server.base(), "dev/other", "2");
     wait_for(
         &server,
         "dev/other",
@@ -358,7 +317,7 @@ fn a_hostile_layer_fails_its_scan_and_nothing_else() {
     let layout = dir.path().join("bomb");
     write_layout(&layout, "bomb", &[Blob::gzip(&bomb)]);
     push(&layout, "bomb", &server, "dev/bomb:1");
-    let digest = manifest_digest(&server, "dev/bomb", "1");
+    let digest = head_digest(&server.base(), "dev/bomb", "1");
     let body = wait_for(&server, "dev/bomb", &digest, "the failed scan", |b| {
         b["status"] == "failed"
     });
@@ -368,7 +327,7 @@ fn a_hostile_layer_fails_its_scan_and_nothing_else() {
     let layout = dir.path().join("plain");
     write_layout(&layout, "ok", &[Blob::gzip(&debian_layers()[0])]);
     push(&layout, "ok", &server, "dev/ok:1");
-    let ok = manifest_digest(&server, "dev/ok", "1");
+    let ok = head_digest(&server.base(), "dev/ok", "1");
     let body = wait_for(&server, "dev/ok", &ok, "the scan without a DB", |b| {
         b["status"] == "done"
     });

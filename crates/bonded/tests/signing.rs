@@ -5,13 +5,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use scan::testkit::{Blob, Layer, put_image, put_index, write_layout};
 use serde_json::{Value, json};
 
+use client::testkit::DockerRegistry;
+
 use crate::sigstore_rs;
-use crate::support::{BIN, Server, free_addr, require};
+use crate::support::{BIN, head_digest, http, require, serve_with};
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 const ACCEPT_ANY: &str = r#"{"default":[{"type":"insecureAcceptAnything"}]}"#;
@@ -104,30 +105,6 @@ fn push(dir: &Path, layout: &Path, host: &str, target: &str) {
     );
 }
 
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-fn head_digest(base: &str, repo: &str, reference: &str) -> String {
-    let resp = http()
-        .head(format!("{base}/v2/{repo}/manifests/{reference}"))
-        .header("Accept", ACCEPT_MANIFESTS)
-        .send()
-        .expect("HEAD");
-    assert!(
-        resp.status().is_success(),
-        "HEAD {repo}:{reference}: {}",
-        resp.status()
-    );
-    resp.headers()["docker-content-digest"]
-        .to_str()
-        .expect("digest")
-        .to_owned()
-}
-
 fn get_manifest(base: &str, repo: &str, reference: &str) -> reqwest::blocking::Response {
     http()
         .get(format!("{base}/v2/{repo}/manifests/{reference}"))
@@ -179,61 +156,6 @@ fn signatures(base: &str, repo: &str, digest: &str) -> Value {
     resp.json().expect("json")
 }
 
-fn serve_with(dir: &Path, toml: &str) -> Server {
-    let config = dir.join("bonded.toml");
-    std::fs::write(&config, toml).expect("config");
-    let data = dir.join("data");
-    Server::start(
-        dir,
-        free_addr(),
-        &["--config", p(&config), "--data-dir", p(&data)],
-        &[],
-    )
-}
-
-/// The reference registry (Debian's docker-registry, CNCF distribution 2.8.2).
-struct DockerRegistry {
-    child: std::process::Child,
-    host: String,
-}
-
-impl DockerRegistry {
-    fn start(dir: &Path) -> DockerRegistry {
-        require("docker-registry");
-        let addr = free_addr();
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {addr}\n",
-                dir.join("registry-data").display()
-            ),
-        )
-        .expect("config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let host = addr.to_string();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http().get(format!("http://{host}/v2/")).send().is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        DockerRegistry { child, host }
-    }
-}
-
-impl Drop for DockerRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Sign and verify with the CLI, in Bonded and in the reference registry: ECDSA and Ed25519
 /// keys, appended signatures, wrong keys, repository identity, bad keys and passwords.
 #[test]
@@ -254,8 +176,8 @@ fn cli_signs_and_verifies_in_bonded_and_in_docker_registry() {
 
     let image = layout(d, "layout", "cli");
     let bonded_server = serve_with(d, "");
-    let reference = DockerRegistry::start(d);
-    for host in [bonded_server.host(), reference.host.clone()] {
+    let reference = DockerRegistry::start();
+    for host in [bonded_server.host(), reference.host().to_owned()] {
         push(d, &image, &host, "demo/app:v1");
         let base = format!("http://{host}");
         let digest = head_digest(&base, "demo/app", "v1");

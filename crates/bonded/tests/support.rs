@@ -162,3 +162,50 @@ pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(data))
 }
+
+/// An HTTP client for the tests' direct requests (30 s timeout).
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Starts `bonded serve` with `toml` as its configuration file and its data under `dir/data`.
+pub fn serve_with(dir: &Path, toml: &str) -> Server {
+    let config = dir.join("bonded.toml");
+    std::fs::write(&config, toml).expect("config");
+    let data = dir.join("data");
+    Server::start(
+        dir,
+        free_addr(),
+        &[
+            "--config",
+            config.to_str().expect("path"),
+            "--data-dir",
+            data.to_str().expect("path"),
+        ],
+        &[],
+    )
+}
+
+/// The digest a HEAD of `repo:reference` announces (OCI manifest or index accepted).
+pub fn head_digest(base: &str, repo: &str, reference: &str) -> String {
+    let resp = http()
+        .head(format!("{base}/v2/{repo}/manifests/{reference}"))
+        .header(
+            "Accept",
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+        )
+        .send()
+        .expect("HEAD manifest");
+    assert!(
+        resp.status().is_success(),
+        "HEAD {repo}:{reference}: {}",
+        resp.status()
+    );
+    resp.headers()["docker-content-digest"]
+        .to_str()
+        .expect("digest")
+        .to_owned()
+}

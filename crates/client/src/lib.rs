@@ -21,6 +21,8 @@ mod error;
 mod reference;
 mod referrers;
 mod registry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod transport;
 mod verify;
 

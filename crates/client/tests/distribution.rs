@@ -3,89 +3,17 @@
 //! and by digest, and see that it has no referrers API.
 
 use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use client::RegistryClient;
+use client::testkit::DockerRegistry;
 use serde_json::json;
 
 use crate::server::{OCI_MANIFEST, repository, sha256};
 
-struct Registry {
-    child: Child,
-    host: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let binary = "docker-registry";
-        if Command::new(binary).arg("--version").output().is_err() {
-            panic!(
-                "`{binary}` is not installed; this test needs the CNCF distribution registry \
-                 (Debian/Ubuntu: `apt-get install docker-registry`)"
-            );
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let registry = Registry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let probe = reqwest::blocking::Client::new();
-        while probe
-            .get(format!("http://{}/v2/", registry.host))
-            .send()
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start: {}",
-                std::fs::read_to_string(registry.dir.path().join("registry.log"))
-                    .unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        registry
-    }
-}
-
 #[test]
 fn pushes_and_pulls_with_docker_registry() {
-    let registry = Registry::start();
-    let client = RegistryClient::new(&registry.host, true, None).unwrap();
+    let registry = DockerRegistry::start();
+    let client = RegistryClient::new(registry.host(), true, None).unwrap();
     let repo = repository("demo/signed");
 
     let config = b"{}".to_vec();

@@ -8,9 +8,8 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -23,6 +22,7 @@ use flate2::write::GzEncoder;
 use futures_util::StreamExt as _;
 use serde_json::json;
 
+use client::testkit::DockerRegistry;
 use scan::image::{BlobSource, ImageError, PlatformChoice, ResolvedImage};
 use scan::remote::RemoteImage;
 use scan::update::{
@@ -866,69 +866,17 @@ fn blob_redirects_do_not_carry_the_authorization_header() {
 // ---------------------------------------------------------------------------------------------
 // The same pull against the CNCF distribution registry.
 
+/// The reference registry, with the pushes these tests need.
 struct Registry {
-    child: Child,
+    inner: DockerRegistry,
     base: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Registry {
     fn start() -> Registry {
-        let binary = "docker-registry";
-        if Command::new(binary).arg("--version").output().is_err() {
-            panic!(
-                "`{binary}` is not installed; this test needs the CNCF distribution registry \
-                 (Debian/Ubuntu: `apt-get install docker-registry`)"
-            );
-        }
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let registry = Registry {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = reqwest::blocking::Client::new();
-        while client.get(format!("{}/v2/", registry.base)).send().is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start: {}",
-                std::fs::read_to_string(registry.dir.path().join("registry.log"))
-                    .unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        registry
+        let inner = DockerRegistry::start();
+        let base = inner.base();
+        Registry { inner, base }
     }
 
     /// Pushes with the distribution API: monolithic blob uploads (POST then PUT), then the
@@ -1003,7 +951,7 @@ fn pulls_from_docker_registry() {
     let registry = Registry::start();
     let image = test_image();
     registry.push("bonded/test", "v1", &image);
-    let host = registry.base.trim_start_matches("http://");
+    let host = registry.inner.host();
     let remote = RemoteImage::connect(&format!("{host}/bonded/test:v1"), true, None).unwrap();
     check_pull(&remote, &image);
     let by_digest = RemoteImage::connect(

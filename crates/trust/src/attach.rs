@@ -59,6 +59,37 @@ pub struct Verdict {
     pub outcome: Result<Value, String>,
 }
 
+/// A signature layer ready to be stored: the payload blob and its descriptor.
+#[derive(Debug, Clone)]
+pub struct LayerContent {
+    pub payload: Vec<u8>,
+    pub descriptor: LayerDescriptor,
+}
+
+impl LayerContent {
+    /// Signs `digest` with `key` in cosign's simple-signing form.
+    pub fn signed(
+        key: &SigningKey,
+        docker_reference: &str,
+        digest: &Digest,
+        annotations: &BTreeMap<String, String>,
+    ) -> LayerContent {
+        use base64::Engine;
+        let payload = payload::simple_signing_payload(docker_reference, digest, annotations);
+        let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload));
+        let descriptor = LayerDescriptor {
+            media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
+            digest: Digest::compute(oci::Algorithm::Sha256, &payload),
+            size: payload.len() as u64,
+            annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
+        };
+        LayerContent {
+            payload,
+            descriptor,
+        }
+    }
+}
+
 /// Appends a layer to the attachment manifest at `tag` (creating it) and pushes it.
 pub fn append_to_tag(
     repo: &dyn Repository,
@@ -82,19 +113,9 @@ pub fn sign(
     digest: &Digest,
     annotations: &BTreeMap<String, String>,
 ) -> Result<String, String> {
-    let payload = payload::simple_signing_payload(docker_reference, digest, annotations);
-    let signature = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(key.sign(&payload))
-    };
-    let layer = LayerDescriptor {
-        media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
-        digest: Digest::compute(oci::Algorithm::Sha256, &payload),
-        size: payload.len() as u64,
-        annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
-    };
+    let layer = LayerContent::signed(key, docker_reference, digest, annotations);
     let tag = cosign::signature_tag(digest, AttachmentKind::Signature);
-    append_to_tag(repo, &tag, &payload, layer)?;
+    append_to_tag(repo, &tag, &layer.payload, layer.descriptor)?;
     Ok(tag)
 }
 

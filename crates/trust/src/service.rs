@@ -37,9 +37,8 @@ use store::{
     MetaStore, Signers, StoreError, TrustStore,
 };
 
-use crate::cosign::{
-    self, DSSE_MEDIA_TYPE, LayerDescriptor, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE,
-};
+use crate::attach::LayerContent;
+use crate::cosign::{self, DSSE_MEDIA_TYPE, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE};
 use crate::keys::{PublicKey, SigningKey};
 use crate::{bundle, dsse, provenance};
 
@@ -221,11 +220,6 @@ impl TrustService {
             Ok(a) => Arc::clone(&a),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
-    }
-
-    /// The server's public key, if it has one.
-    pub fn server_public_key(&self) -> Option<PublicKey> {
-        self.server_key.as_ref().map(SigningKey::public_key)
     }
 
     async fn reload_authorities(&self) -> Result<(), ServiceError> {
@@ -586,37 +580,6 @@ impl TrustService {
             digest,
             annotations,
         ))
-    }
-}
-
-/// A signature layer ready to be stored: the payload blob and its descriptor.
-#[derive(Debug, Clone)]
-pub struct LayerContent {
-    pub payload: Vec<u8>,
-    pub descriptor: LayerDescriptor,
-}
-
-impl LayerContent {
-    /// Signs `digest` with `key` in cosign's simple-signing form.
-    pub fn signed(
-        key: &SigningKey,
-        docker_reference: &str,
-        digest: &Digest,
-        annotations: &BTreeMap<String, String>,
-    ) -> LayerContent {
-        use base64::Engine;
-        let payload = crate::payload::simple_signing_payload(docker_reference, digest, annotations);
-        let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload));
-        let descriptor = LayerDescriptor {
-            media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_owned(),
-            digest: Digest::compute(oci::Algorithm::Sha256, &payload),
-            size: payload.len() as u64,
-            annotations: BTreeMap::from([(SIGNATURE_ANNOTATION.to_owned(), signature)]),
-        };
-        LayerContent {
-            payload,
-            descriptor,
-        }
     }
 }
 
