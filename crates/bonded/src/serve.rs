@@ -129,7 +129,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .initial_connection_window_size(8 << 20)
         .max_frame_size(1 << 20);
     let graceful = GracefulShutdown::new();
-    let service = TowerToHyperService::new(router);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
 
@@ -147,7 +146,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = service.clone();
+                let service = TowerToHyperService::new(
+                    tower::ServiceBuilder::new()
+                        .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(registry::observe::PeerAddr(peer));
+                            req
+                        })
+                        .service(router.clone()),
+                );
                 let builder = builder.clone();
                 match &tls {
                     None => {

@@ -50,7 +50,15 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Middleware: request id, one log line, metrics.
+/// The address a connection came from, put on each of its requests by the server loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+/// Longest user agent kept with an event.
+const MAX_USER_AGENT: usize = 256;
+
+/// Middleware: request id, one log line, metrics, and the request's actor for the store (the
+/// events a request's changes write name its address, user agent and request id).
 pub async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = format!(
@@ -67,7 +75,16 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    let mut response = next.run(req).await;
+    let actor = store::context::Actor {
+        addr: req.extensions().get::<PeerAddr>().map(|p| p.0.to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(MAX_USER_AGENT).collect()),
+        request_id: Some(id.clone()),
+    };
+    let mut response = store::context::scope(actor, next.run(req)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let route = response

@@ -19,7 +19,8 @@ pub struct EventRow {
     /// The stable event id (32 hex characters).
     pub id: String,
     /// `artifact.pushed`, `artifact.deleted`, `tag.updated`, `tag.deleted`,
-    /// `scan.completed`, `scan.failed`, `signature.added`, `attestation.added`.
+    /// `scan.completed`, `scan.failed`, `signature.added`, `attestation.added`, and those of
+    /// [`NewEvent`]s.
     pub kind: String,
     pub repository: Option<String>,
     pub digest: Option<String>,
@@ -27,6 +28,22 @@ pub struct EventRow {
     /// Type-specific facts (JSON object).
     pub data: String,
     pub created_at: i64,
+    /// Who caused it (a JSON object, see [`crate::context::Actor`]); `None` for work with no
+    /// request behind it.
+    pub actor: Option<String>,
+}
+
+/// An event the code writes itself, for changes that are not rows of their own (a pull
+/// refused, a vulnerability DB replaced, a configuration change). Written in the transaction
+/// of the change when there is one, else alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub repository: Option<String>,
+    pub digest: Option<String>,
+    pub tag: Option<String>,
+    /// A JSON object.
+    pub data: String,
 }
 
 /// The outbox. Implementations must pass [`crate::testsuite::event_store`].
@@ -38,4 +55,15 @@ pub trait EventStore: Send + Sync + 'static {
     async fn cursor(&self, consumer: &str) -> Result<i64, StoreError>;
     /// Moves `consumer` to `seq`; never backwards (a late or duplicate save is ignored).
     async fn advance_cursor(&self, consumer: &str, seq: i64, now: i64) -> Result<(), StoreError>;
+    /// Appends an event (with the current [`crate::context::Actor`]); returns it as stored.
+    async fn append_event(&self, event: &NewEvent, now: i64) -> Result<EventRow, StoreError>;
+    /// The events of one digest (in any repository), oldest first, after `seq`, at most `limit`.
+    async fn events_for_digest(
+        &self,
+        digest: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError>;
+    /// The newest event's `seq` (0 when there is none).
+    async fn last_event_seq(&self) -> Result<i64, StoreError>;
 }

@@ -14,6 +14,7 @@
 //! - Each [`MetaStore`] method is one transaction: it either happens entirely or not at all.
 
 mod blob;
+pub mod context;
 mod error;
 pub mod events;
 mod fs;
@@ -25,7 +26,7 @@ pub mod trust;
 
 pub use blob::{BlobBody, BlobStore, ByteRange, UploadProgress, UploadWriter};
 pub use error::StoreError;
-pub use events::{EventRow, EventStore};
+pub use events::{EventRow, EventStore, NewEvent};
 pub use fs::{Durability, FsBlobStore};
 pub use meta::{
     ManifestRecord, MetaStore, NewUpload, Page, PutManifestError, Referrer, StoredManifest,

@@ -176,9 +176,32 @@ impl SqliteMetaStore {
             + 'static,
     {
         let (answer, answered) = oneshot::channel::<Result<T, StoreError>>();
+        // The writer runs in its own task: the actor is read here, in the caller's.
+        let actor = crate::context::current().map(|a| a.to_json());
         let job: Job = Box::new(move |conn: &mut SqliteConnection| {
             Box::pin(async move {
-                let outcome = in_savepoint(conn, op).await;
+                let outcome = in_savepoint(conn, move |conn| {
+                    Box::pin(async move {
+                        // Event triggers read the actor from this row; it lives only inside
+                        // this write's savepoint, so no other write ever sees it.
+                        if let Some(actor) = &actor {
+                            sqlx::query(
+                                "INSERT OR REPLACE INTO request_context (id, actor) VALUES (1, ?)",
+                            )
+                            .bind(actor)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        let value = op(&mut *conn).await?;
+                        if actor.is_some() {
+                            sqlx::query("DELETE FROM request_context")
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Ok(value)
+                    })
+                })
+                .await;
                 Box::new(move |commit: Result<(), String>| {
                     let _ = answer.send(match commit {
                         Ok(()) => outcome,

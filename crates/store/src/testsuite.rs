@@ -1173,4 +1173,77 @@ pub async fn event_store<S: MetaStore + crate::EventStore + crate::ScanStore>(st
         .expect("late save");
     assert_eq!(store.cursor("webhooks").await.expect("cursor"), mid);
     assert_eq!(store.cursor("audit").await.expect("cursor"), 0);
+
+    // Events name their actor when the change was made for a request, and only then.
+    assert!(events.iter().all(|e| e.actor.is_none()), "{events:?}");
+    let actor = crate::context::Actor {
+        addr: Some("192.0.2.7:5123".into()),
+        user_agent: Some("skopeo/1.9".into()),
+        request_id: Some("req-1".into()),
+    };
+    let three = record(r#"{"events":"three"}"#, vec![blob.clone()], None, None);
+    crate::context::scope(
+        actor.clone(),
+        store.put_manifest(&r, &three, Some(&tag("v3"))),
+    )
+    .await
+    .expect("push three");
+    let written = crate::context::scope(
+        actor,
+        store.append_event(
+            &crate::NewEvent {
+                kind: "pull.denied".into(),
+                repository: Some(r.to_string()),
+                digest: Some(three.digest.to_string()),
+                tag: None,
+                data: r#"{"reason":"unsigned"}"#.into(),
+            },
+            77,
+        ),
+    )
+    .await
+    .expect("append");
+    store.delete_tag(&r, &tag("v3")).await.expect("delete v3");
+    let three_events = store
+        .events_for_digest(&three.digest.to_string(), 0, 100)
+        .await
+        .expect("by digest");
+    let kinds: Vec<&str> = three_events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "artifact.pushed",
+            "tag.updated",
+            "pull.denied",
+            "tag.deleted"
+        ]
+    );
+    for e in &three_events[..3] {
+        let a = e.actor.as_deref().expect("an actor");
+        assert!(
+            a.contains("192.0.2.7:5123") && a.contains("skopeo/1.9"),
+            "{a}"
+        );
+    }
+    assert_eq!(
+        three_events[3].actor, None,
+        "the actor does not outlive its write"
+    );
+    assert_eq!(three_events[2], written);
+    assert_eq!(written.data, r#"{"reason":"unsigned"}"#);
+    assert_eq!(
+        store.last_event_seq().await.expect("last"),
+        three_events[3].seq
+    );
+    let bad = crate::NewEvent {
+        kind: "pull.denied".into(),
+        repository: None,
+        digest: None,
+        tag: None,
+        data: "not json".into(),
+    };
+    assert!(
+        store.append_event(&bad, 1).await.is_err(),
+        "data must be JSON"
+    );
 }
