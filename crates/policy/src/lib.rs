@@ -9,6 +9,7 @@
 //!   has verified it against an authority's key; an unverified signature is no evidence.
 //! - Every decision says which rule decided it and which facts it used.
 
+pub mod cel;
 pub mod glob;
 pub mod pull;
 

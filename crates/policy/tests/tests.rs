@@ -1,0 +1,3 @@
+//! The policy crate's integration tests, one binary.
+
+mod cel;
