@@ -5,4 +5,5 @@
 //! through the registry's service (so validation and caches stay in one place) and the
 //! store traits.
 
+pub mod outbox;
 pub mod scan_worker;

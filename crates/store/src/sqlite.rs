@@ -47,6 +47,8 @@ pub struct SqliteMetaStore {
     write: SqlitePool,
     read: SqlitePool,
     jobs: mpsc::Sender<Job>,
+    /// Counts committed groups: consumers of the outbox wait on it instead of polling.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// Runs after the group's commit with its outcome.
@@ -57,7 +59,11 @@ type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Com
 /// The most writes committed together.
 const MAX_GROUP: usize = 256;
 
-async fn writer_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
+async fn writer_loop(
+    pool: SqlitePool,
+    mut jobs: mpsc::Receiver<Job>,
+    commits: tokio::sync::watch::Sender<u64>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -86,8 +92,11 @@ async fn writer_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
             completions.push(job(&mut tx).await);
         }
         let outcome = tx.commit().await.map_err(|e| e.to_string());
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, writes = completions.len(), "metadata commit failed");
+        match &outcome {
+            Ok(()) => commits.send_modify(|n| *n = n.wrapping_add(1)),
+            Err(e) => {
+                tracing::error!(error = %e, writes = completions.len(), "metadata commit failed")
+            }
         }
         for done in completions {
             done(outcome.clone());
@@ -140,8 +149,14 @@ impl SqliteMetaStore {
             .connect_with(base.read_only(true))
             .await?;
         let (jobs, rx) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(writer_loop(write.clone(), rx));
-        Ok(SqliteMetaStore { write, read, jobs })
+        let (commits, _) = tokio::sync::watch::channel(0);
+        tokio::spawn(writer_loop(write.clone(), rx, commits.clone()));
+        Ok(SqliteMetaStore {
+            write,
+            read,
+            jobs,
+            commits,
+        })
     }
 
     /// Runs `sql`, a `DELETE … WHERE repository = ? AND <key> = ?`, as one write; returns
@@ -215,6 +230,11 @@ impl SqliteMetaStore {
             .await
             .map_err(|_| StoreError::WriterGone)?;
         answered.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Changes (to an opaque counter) after every committed write.
+    pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Closes both pools, waiting for in-flight queries.

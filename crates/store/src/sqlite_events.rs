@@ -86,6 +86,10 @@ impl EventStore for SqliteMetaStore {
         rows.iter().map(event_row).collect()
     }
 
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.subscribe_commits()
+    }
+
     async fn last_event_seq(&self) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM events")

@@ -1,0 +1,3 @@
+//! The events crate's integration tests, one binary.
+
+mod outbox;
