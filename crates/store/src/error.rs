@@ -28,6 +28,28 @@ pub enum StoreError {
     WriterGone,
     #[error("metadata commit failed: {reason}")]
     CommitFailed { reason: String },
+    /// A change would move or delete a tag that a promotion made immutable.
+    #[error("immutable tag: {reason}")]
+    ImmutableTag { reason: String },
+}
+
+/// The message of the triggers that guard immutable tags (`0008_promotions.sql`).
+pub(crate) const IMMUTABLE_TAG: &str = "bonded: immutable tag";
+
+impl StoreError {
+    /// Turns the immutable-tag trigger's abort into [`StoreError::ImmutableTag`].
+    pub(crate) fn classify(self) -> StoreError {
+        match &self {
+            StoreError::Database(sqlx::Error::Database(db))
+                if db.message().contains(IMMUTABLE_TAG) =>
+            {
+                StoreError::ImmutableTag {
+                    reason: "a promotion made this tag immutable".into(),
+                }
+            }
+            _ => self,
+        }
+    }
 }
 
 impl StoreError {

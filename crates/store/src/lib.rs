@@ -19,6 +19,7 @@ mod error;
 pub mod events;
 mod fs;
 mod meta;
+pub mod promotions;
 pub mod scanning;
 mod sqlite;
 pub mod testsuite;
@@ -32,6 +33,7 @@ pub use meta::{
     ManifestRecord, MetaStore, NewUpload, Page, PutManifestError, Referrer, StoredManifest,
     UploadId, UploadState,
 };
+pub use promotions::{DecisionRow, PromotionStore, TaggedDigest};
 pub use scanning::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
 pub use sqlite::SqliteMetaStore;
 pub use trust::{

@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 
 #[path = "sqlite_events.rs"]
 mod events_impl;
+#[path = "sqlite_promotions.rs"]
+mod promotions_impl;
 #[path = "sqlite_scan.rs"]
 mod scan_impl;
 #[path = "sqlite_trust.rs"]
@@ -229,7 +231,10 @@ impl SqliteMetaStore {
             .send(job)
             .await
             .map_err(|_| StoreError::WriterGone)?;
-        answered.await.map_err(|_| StoreError::WriterGone)?
+        answered
+            .await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(StoreError::classify)
     }
 
     /// Changes (to an opaque counter) after every committed write.

@@ -1247,3 +1247,184 @@ pub async fn event_store<S: MetaStore + crate::EventStore + crate::ScanStore>(st
         "data must be JSON"
     );
 }
+
+/// Promotion rules, decisions (a changed verdict is an event, an unchanged one is not),
+/// immutable tags on every path, and tag listings.
+pub async fn promotion_store<S: MetaStore + crate::EventStore + crate::PromotionStore>(store: &S) {
+    use crate::StoreError;
+    use crate::promotions::DecisionRow;
+    assert!(
+        store
+            .put_promotion_rule("blessed", r#"{"from":"dev/**"}"#, 1)
+            .await
+            .expect("put")
+    );
+    assert!(
+        !store
+            .put_promotion_rule("blessed", r#"{"from":"dev/*"}"#, 2)
+            .await
+            .expect("put")
+    );
+    assert_eq!(
+        store.promotion_rules().await.expect("rules"),
+        [("blessed".to_owned(), r#"{"from":"dev/*"}"#.to_owned())]
+    );
+    assert!(
+        store
+            .put_promotion_rule("bad", "not json", 2)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .delete_promotion_rule("blessed")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_promotion_rule("blessed")
+            .await
+            .expect("delete again")
+    );
+
+    let r = repo("conformance/promote");
+    let blob = Digest::compute(Algorithm::Sha256, b"promotion layer");
+    store.commit_blob(&r, &blob, 15, None).await.expect("blob");
+    let one = record(r#"{"promote":"one"}"#, vec![blob.clone()], None, None);
+    let two = record(r#"{"promote":"two"}"#, vec![blob.clone()], None, None);
+    store
+        .put_manifest(&r, &one, Some(&tag("v1")))
+        .await
+        .expect("push");
+    store
+        .put_manifest(&r, &one, Some(&tag("also")))
+        .await
+        .expect("push");
+    store
+        .put_manifest(&r, &two, Some(&tag("v2")))
+        .await
+        .expect("push");
+    let d1 = one.digest.to_string();
+    assert_eq!(
+        store.tags_for_digest(r.as_str(), &d1).await.expect("tags"),
+        ["also", "v1"]
+    );
+    let listed = store
+        .all_tags(Some((r.as_str(), "also")), 10)
+        .await
+        .expect("all");
+    let listed: Vec<&str> = listed
+        .iter()
+        .filter(|t| t.repository == r.as_str())
+        .map(|t| t.tag.as_str())
+        .collect();
+    assert_eq!(listed, ["v1", "v2"], "listing resumes after the given tag");
+
+    let start = store.last_event_seq().await.expect("seq");
+    let mut row = DecisionRow {
+        rule: "blessed".into(),
+        repository: r.to_string(),
+        tag: "v1".into(),
+        digest: d1.clone(),
+        verdict: "pending".into(),
+        target_repository: None,
+        target_tag: None,
+        decision: r#"{"verdict":"pending","missing":["vulnerabilities"]}"#.into(),
+        policy_digest: "sha256:abc".into(),
+        decided_at: 10,
+        promoted_at: None,
+    };
+    assert!(store.record_decision(&row).await.expect("first"));
+    assert!(!store.record_decision(&row).await.expect("same verdict"));
+    row.verdict = "promoted".into();
+    row.target_repository = Some("conformance/prod".into());
+    row.target_tag = Some("v1".into());
+    row.promoted_at = Some(11);
+    assert!(store.record_decision(&row).await.expect("promoted"));
+    row.verdict = "rejected".into();
+    row.promoted_at = None;
+    row.decided_at = 12;
+    assert!(store.record_decision(&row).await.expect("rejected"));
+    let stored = store
+        .decision("blessed", r.as_str(), "v1", &d1)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.verdict, "rejected");
+    assert_eq!(stored.promoted_at, Some(11), "promoted_at is kept");
+    assert_eq!(
+        store.promoted_at("blessed", &d1).await.expect("at"),
+        Some(11)
+    );
+    assert_eq!(store.promoted_at("other", &d1).await.expect("at"), None);
+    assert_eq!(
+        store
+            .decisions_for_digest(&d1)
+            .await
+            .expect("by digest")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .decisions_for_rule("blessed", 10)
+            .await
+            .expect("by rule")
+            .len(),
+        1
+    );
+    let kinds: Vec<String> = store
+        .events_after(start, 100)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "promotion.pending",
+            "promotion.succeeded",
+            "promotion.rejected"
+        ]
+    );
+
+    // An immutable tag can be neither moved nor deleted, directly or with its manifest.
+    store
+        .lock_tag(r.as_str(), "v1", "promoted by blessed", 13)
+        .await
+        .expect("lock");
+    store
+        .lock_tag(r.as_str(), "v1", "promoted by blessed", 14)
+        .await
+        .expect("lock again");
+    assert_eq!(
+        store.tag_lock(r.as_str(), "v1").await.expect("lock"),
+        Some("promoted by blessed".into())
+    );
+    let moved = store.put_manifest(&r, &two, Some(&tag("v1"))).await;
+    assert!(
+        matches!(
+            moved,
+            Err(PutManifestError::Store(StoreError::ImmutableTag { .. }))
+        ),
+        "{moved:?}"
+    );
+    assert!(matches!(
+        store.delete_tag(&r, &tag("v1")).await,
+        Err(StoreError::ImmutableTag { .. })
+    ));
+    assert!(matches!(
+        store.delete_manifest(&r, &one.digest).await,
+        Err(StoreError::ImmutableTag { .. })
+    ));
+    // Re-pushing the same manifest to it is no move; other tags stay free.
+    store
+        .put_manifest(&r, &one, Some(&tag("v1")))
+        .await
+        .expect("same digest");
+    assert!(store.delete_tag(&r, &tag("also")).await.expect("free tag"));
+    let v1 = store.manifest_by_tag(&r, &tag("v1")).await.expect("read");
+    assert_eq!(v1.map(|m| m.digest), Some(one.digest.clone()));
+}

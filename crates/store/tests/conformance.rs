@@ -46,3 +46,12 @@ async fn sqlite_event_store_conforms() {
         .expect("open");
     testsuite::event_store(&store).await;
 }
+
+#[tokio::test]
+async fn sqlite_promotion_store_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteMetaStore::open(&dir.path().join("bonded.db"), Durability::Relaxed)
+        .await
+        .expect("open");
+    testsuite::promotion_store(&store).await;
+}
