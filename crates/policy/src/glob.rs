@@ -43,6 +43,21 @@ impl RepositoryGlob {
         &self.text
     }
 
+    /// What `repository` has beyond the glob's leading literal segments (for `dev/**` and
+    /// `dev/team/app`, `team/app`): the `{name}` of a promotion's target template.
+    pub fn remainder<'r>(&self, repository: &'r str) -> &'r str {
+        let literal = self
+            .segments
+            .iter()
+            .take_while(|s| matches!(s, Segment::Pattern(pieces) if pieces.len() == 1))
+            .count();
+        let mut rest = repository;
+        for _ in 0..literal {
+            rest = rest.split_once('/').map_or("", |(_, after)| after);
+        }
+        rest
+    }
+
     /// Whether `repository` matches.
     pub fn matches(&self, repository: &str) -> bool {
         let names: Vec<&str> = repository.split('/').collect();

@@ -11,6 +11,7 @@
 
 pub mod cel;
 pub mod glob;
+pub mod promotion;
 pub mod pull;
 
 pub use glob::{GlobError, RepositoryGlob};

@@ -219,7 +219,15 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::internal(e)
+        match e {
+            // The Distribution Spec has no code for it; DENIED (403) is what a registry
+            // answers for an operation it refuses by policy, and the message says why.
+            StoreError::ImmutableTag { reason } => ApiError::new(
+                ErrorCode::Denied,
+                format!("the tag is immutable and cannot be moved or deleted: {reason}"),
+            ),
+            e => ApiError::internal(e),
+        }
     }
 }
 
