@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 use store::{MetaStore, ScanStore};
 use trust::service::TrustService;
 
+mod pipeline;
 mod signing;
 
 /// What the handlers need.
@@ -39,8 +40,12 @@ pub struct ApiState {
     pub worker: Option<Arc<ScanWorker>>,
     pub registry: Arc<Registry>,
     pub trust: Arc<TrustService>,
-    /// Serializes server-side signing, which reads, extends and rewrites a `.sig` manifest.
-    pub signing: Arc<tokio::sync::Mutex<()>>,
+    /// Server-side signing (shared with promotions, which sign too).
+    pub signing: Arc<events::signer::ServerSigner>,
+    pub events: Arc<dyn store::EventStore>,
+    pub promotions: Arc<dyn store::PromotionStore>,
+    pub promoter: Arc<events::promotion::Promoter>,
+    pub evidence: events::evidence::EvidenceSource,
     /// The bearer token that changing trust (authorities, server signing) requires. Without
     /// one those endpoints refuse: until users and roles exist, trust changes need a secret.
     pub admin_token: Option<Arc<str>>,
@@ -84,6 +89,17 @@ pub fn router(state: ApiState) -> Router {
             get(signing::get_authority).put(signing::put_authority),
         )
         .route("/api/v1/authorities", get(signing::list_authorities))
+        .route("/api/v1/promotions", get(pipeline::list_promotions))
+        .route(
+            "/api/v1/promotions/{name}",
+            get(pipeline::get_promotion)
+                .put(pipeline::put_promotion)
+                .delete(pipeline::delete_promotion),
+        )
+        .route(
+            "/api/v1/promotions/{name}/{action}",
+            axum::routing::post(pipeline::post_promotion_action),
+        )
         .with_state(state)
 }
 
@@ -93,6 +109,8 @@ enum Resource {
     Scan,
     Signatures,
     Sign,
+    Evidence,
+    History,
 }
 
 /// `<name>/manifests/<digest>/<resource>`, split from the right since names contain `/`.
@@ -103,6 +121,8 @@ fn parse_manifest_path(rest: &str) -> Result<(RepositoryName, Digest, Resource),
         "scan" => Resource::Scan,
         "signatures" => Resource::Signatures,
         "sign" => Resource::Sign,
+        "evidence" => Resource::Evidence,
+        "history" => Resource::History,
         _ => return Err(not_found()),
     };
     let (name, digest) = rest.rsplit_once("/manifests/").ok_or_else(not_found)?;
@@ -120,6 +140,8 @@ async fn get_manifest_resource(
     match parse_manifest_path(&rest)? {
         (name, digest, Resource::Scan) => get_scan(&state, name, digest).await,
         (name, digest, Resource::Signatures) => signing::get_signatures(&state, name, digest).await,
+        (name, digest, Resource::Evidence) => pipeline::get_evidence(&state, name, digest).await,
+        (name, digest, Resource::History) => pipeline::get_history(&state, name, digest).await,
         (_, _, Resource::Sign) => Err(method_not_allowed("POST")),
     }
 }
@@ -144,7 +166,9 @@ async fn post_manifest_resource(
             )
             .await
         }
-        (_, _, Resource::Signatures) => Err(method_not_allowed("GET")),
+        (_, _, Resource::Signatures | Resource::Evidence | Resource::History) => {
+            Err(method_not_allowed("GET"))
+        }
     }
 }
 

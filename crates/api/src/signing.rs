@@ -19,9 +19,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use oci::{Digest, Reference, RepositoryName, Tag};
+use oci::{Digest, RepositoryName};
 use serde_json::{Value, json};
-use trust::attach::LayerContent;
 use trust::cosign::{self, AttachmentKind};
 use trust::service::{ServiceError, valid_authority_name};
 
@@ -213,12 +212,16 @@ pub(crate) async fn post_sign(
             )
         })?;
     let docker_reference = format!("{host}/{name}");
-    let layer = state
-        .trust
-        .server_signature(&docker_reference, &digest, &annotations)
-        .map_err(service_error)?;
-    let _serial = state.signing.lock().await;
-    let signature_manifest = store_signature(state, &name, &digest, layer).await?;
+    let signature_manifest = state
+        .signing
+        .sign(&name, &digest, &docker_reference, &annotations)
+        .await
+        .map_err(|e| match e {
+            events::signer::SignError::Full { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "SIGNATURES_FULL", e.to_string())
+            }
+            e => ApiError::internal(e),
+        })?;
     let view = state
         .trust
         .signatures_view(&name, &digest)
@@ -235,52 +238,6 @@ pub(crate) async fn post_sign(
         })),
     )
         .into_response())
-}
-
-/// Appends `layer` to the `.sig` manifest of `digest` (creating it) through the registry,
-/// so the push runs the same validation and hooks as a client's.
-async fn store_signature(
-    state: &ApiState,
-    name: &RepositoryName,
-    digest: &Digest,
-    layer: LayerContent,
-) -> Result<Digest, ApiError> {
-    let registry_error = |e: registry::ApiError| ApiError::internal(e.describe());
-    let tag: Tag = cosign::signature_tag(digest, AttachmentKind::Signature)
-        .parse()
-        .map_err(ApiError::internal)?;
-    let existing = match state
-        .registry
-        .manifest(name, &Reference::Tag(tag.clone()))
-        .await
-    {
-        Ok(m) => Some(m.content),
-        Err(e) if e.code() == "MANIFEST_UNKNOWN" => None,
-        Err(e) => return Err(registry_error(e)),
-    };
-    let built = cosign::append_layer(existing.as_deref(), layer.descriptor)
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "SIGNATURES_FULL", e.to_string()))?;
-    state
-        .registry
-        .store_blob(name, Bytes::from(layer.payload))
-        .await
-        .map_err(registry_error)?;
-    state
-        .registry
-        .store_blob(name, Bytes::from(built.config))
-        .await
-        .map_err(registry_error)?;
-    let outcome = state
-        .registry
-        .put_manifest(
-            name,
-            &Reference::Tag(tag),
-            Some(oci::MediaType::OciManifest.as_str()),
-            Bytes::from(built.manifest),
-        )
-        .await
-        .map_err(registry_error)?;
-    Ok(outcome.digest)
 }
 
 /// `host[:port]` as a registry host may be written: letters, digits, `.`, `-`, or a bracketed

@@ -24,6 +24,11 @@ pub struct Config {
     pub api: ApiConfig,
     /// `[[pull_policy]]`: repositories whose images are served only when signed.
     pub pull_policy: Vec<policy::PullPolicy>,
+    /// `[[promotion]]`: rules that copy passing images to another repository.
+    pub promotion: Vec<policy::promotion::PromotionConfig>,
+    /// How the registry names itself in the signatures it makes (`host[:port]`); defaults to
+    /// the listen address (`localhost:<port>` when it listens on every interface).
+    pub public_host: Option<String>,
 }
 
 /// `[api]`: the management API.
@@ -144,6 +149,8 @@ impl Default for Config {
             trust: TrustConfig::default(),
             api: ApiConfig::default(),
             pull_policy: Vec::new(),
+            promotion: Vec::new(),
+            public_host: None,
         }
     }
 }

@@ -18,7 +18,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Durability, TlsConfig};
+use events::evidence::EvidenceSource;
+use events::outbox;
+use events::promotion::Promoter;
 use events::scan_worker::{ScanWorker, ScanWorkerConfig};
+use events::signer::ServerSigner;
 use policy::PullEnforcer;
 use trust::keys::{KeyAlgorithm, SigningKey};
 use trust::service::TrustService;
@@ -77,6 +81,40 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
     });
     let worker_task = worker.as_ref().map(ScanWorker::spawn);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let public_host = config
+        .public_host
+        .clone()
+        .unwrap_or_else(|| default_public_host(local));
+    let events_store: Arc<dyn store::EventStore> = Arc::new(meta.clone());
+    let signer = Arc::new(ServerSigner::new(Arc::clone(&registry), trust.clone()));
+    let evidence =
+        EvidenceSource::new(Arc::clone(&registry), Arc::new(meta.clone()), trust.clone());
+    let promoter = Arc::new(
+        Promoter::new(
+            Arc::clone(&registry),
+            Arc::new(meta.clone()),
+            Arc::new(meta.clone()),
+            Arc::clone(&events_store),
+            evidence.clone(),
+            Arc::clone(&signer),
+            public_host,
+            config.promotion.clone(),
+        )
+        .await
+        .context("invalid promotion rule")?,
+    );
+    if let Some(w) = &worker {
+        w.publish_to(Arc::clone(&events_store));
+    }
+    let consumers = vec![outbox::spawn(
+        Arc::clone(&events_store),
+        promoter.clone(),
+        outbox::RunOptions::default(),
+    )];
     let reload = tokio::spawn(reload_on_sighup(worker.clone()));
     let management = api::router(api::ApiState {
         meta: Arc::new(meta.clone()),
@@ -84,7 +122,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         worker: worker.clone(),
         registry: Arc::clone(&registry),
         trust: trust.clone(),
-        signing: Arc::default(),
+        signing: signer,
+        events: events_store,
+        promotions: Arc::new(meta.clone()),
+        promoter,
+        evidence,
         admin_token: admin_token(&config)?,
     })
     .layer(axum::middleware::from_fn(registry::observe::observe));
@@ -99,10 +141,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(tls) => Some(tls_acceptor(tls)?),
         None => None,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let local = listener.local_addr()?;
     tracing::info!(
         address = %local,
         tls = tls.is_some(),
@@ -194,6 +232,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(task) = worker_task {
         task.abort();
     }
+    for task in consumers {
+        task.abort();
+    }
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     tracing::info!(
         grace_secs = grace.as_secs(),
@@ -206,6 +247,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     meta.close().await;
     tracing::info!("bonded stopped");
     Ok(())
+}
+
+/// The name signatures give the registry when `public_host` is not configured: the listen
+/// address, or `localhost:<port>` for an unspecified one.
+fn default_public_host(local: std::net::SocketAddr) -> String {
+    if local.ip().is_unspecified() {
+        format!("localhost:{}", local.port())
+    } else {
+        local.to_string()
+    }
 }
 
 fn tls_acceptor(tls: &TlsConfig) -> anyhow::Result<TlsAcceptor> {

@@ -20,7 +20,7 @@ const ACCEPT_MANIFESTS: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 
 /// Runs `bonded ARGS` with `BONDED_PASSWORD=testpass`; returns the output whatever the exit.
-fn bonded(args: &[&str]) -> Output {
+pub(crate) fn bonded(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env("BONDED_PASSWORD", "testpass")
@@ -30,7 +30,7 @@ fn bonded(args: &[&str]) -> Output {
         .expect("run bonded")
 }
 
-fn ok(output: &Output) -> String {
+pub(crate) fn ok(output: &Output) -> String {
     assert!(
         output.status.success(),
         "bonded failed: {}\n{}",
@@ -41,13 +41,13 @@ fn ok(output: &Output) -> String {
 }
 
 /// The exit must be 1 and standard error must contain `needle`.
-fn fails_with(output: &Output, needle: &str) {
+pub(crate) fn fails_with(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "expected exit 1: {stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
 }
 
-fn generate(dir: &Path, name: &str, algorithm: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn generate(dir: &Path, name: &str, algorithm: &str) -> (PathBuf, PathBuf) {
     let prefix = dir.join(name);
     ok(&bonded(&[
         "key",
@@ -63,7 +63,7 @@ fn generate(dir: &Path, name: &str, algorithm: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-fn p(path: &Path) -> &str {
+pub(crate) fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
@@ -75,7 +75,7 @@ fn layout(dir: &Path, name: &str, seed: &str) -> PathBuf {
     root
 }
 
-fn skopeo(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn skopeo(dir: &Path, args: &[&str]) -> Output {
     require("skopeo");
     let policy = dir.join("accept.json");
     std::fs::write(&policy, ACCEPT_ANY).expect("policy");
@@ -88,7 +88,7 @@ fn skopeo(dir: &Path, args: &[&str]) -> Output {
         .expect("run skopeo")
 }
 
-fn push(dir: &Path, layout: &Path, host: &str, target: &str) {
+pub(crate) fn push(dir: &Path, layout: &Path, host: &str, target: &str) {
     let out = skopeo(
         dir,
         &[
@@ -145,7 +145,7 @@ fn put_manifest(base: &str, repo: &str, reference: &str, manifest: &Value) -> St
     )
 }
 
-fn signatures(base: &str, repo: &str, digest: &str) -> Value {
+pub(crate) fn signatures(base: &str, repo: &str, digest: &str) -> Value {
     let resp = http()
         .get(format!(
             "{base}/api/v1/repositories/{repo}/manifests/{digest}/signatures"

@@ -8,6 +8,8 @@ mod support;
 
 /// skopeo, podman and oras against a running `bonded serve`.
 mod clients;
+/// The supply-chain pipeline: promotions, decisions, history, immutable tags.
+mod pipeline;
 /// Scanning inside `bonded serve`: the worker, the API, re-matching.
 mod registry_scan;
 /// `bonded scan`, `bonded sbom` and `bonded db`.

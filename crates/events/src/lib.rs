@@ -5,5 +5,8 @@
 //! through the registry's service (so validation and caches stay in one place) and the
 //! store traits.
 
+pub mod evidence;
 pub mod outbox;
+pub mod promotion;
 pub mod scan_worker;
+pub mod signer;

@@ -141,6 +141,8 @@ pub struct ScanWorker {
     db: RwLock<Option<Arc<LoadedDb>>>,
     wake: Notify,
     reload: Notify,
+    /// Where a DB replacement is announced (`vulndb.updated`), once set.
+    events: std::sync::OnceLock<Arc<dyn store::EventStore>>,
 }
 
 fn now() -> i64 {
@@ -163,7 +165,14 @@ impl ScanWorker {
             db: RwLock::new(None),
             wake: Notify::new(),
             reload: Notify::new(),
+            events: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Announces each DB replacement on the outbox (`vulndb.updated`), after the stored
+    /// inventories were re-matched, so policies are asked again.
+    pub fn publish_to(&self, events: Arc<dyn store::EventStore>) {
+        let _ = self.events.set(events);
     }
 
     /// Asks the worker to look at the queue now (after a rescan request).
@@ -283,13 +292,16 @@ impl ScanWorker {
                 // Also on the first load: results stored with another DB (or none, or while
                 // the server was down and the file changed) are brought up to date.
                 {
-                    match self.rematch_all(old).await {
-                        Ok(stats) => tracing::info!(
-                            manifests = stats.manifests,
-                            changed = stats.changed,
-                            elapsed_ms = stats.elapsed.as_millis() as u64,
-                            "stored inventories re-matched"
-                        ),
+                    match self.rematch_all(old.clone()).await {
+                        Ok(stats) => {
+                            tracing::info!(
+                                manifests = stats.manifests,
+                                changed = stats.changed,
+                                elapsed_ms = stats.elapsed.as_millis() as u64,
+                                "stored inventories re-matched"
+                            );
+                            self.announce_db(old, &new, &stats).await;
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "re-matching stored inventories failed")
                         }
@@ -298,6 +310,26 @@ impl ScanWorker {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "vulnerability DB not loaded"),
+        }
+    }
+
+    async fn announce_db(&self, from: Option<String>, to: &str, stats: &RematchStats) {
+        let Some(events) = self.events.get() else {
+            return;
+        };
+        let event = store::NewEvent {
+            kind: "vulndb.updated".into(),
+            repository: None,
+            digest: None,
+            tag: None,
+            data: serde_json::json!({
+                "from": from, "to": to,
+                "rematched": stats.manifests, "changed": stats.changed,
+            })
+            .to_string(),
+        };
+        if let Err(e) = events.append_event(&event, now()).await {
+            tracing::error!(error = %e, "cannot record the DB replacement on the outbox");
         }
     }
 

@@ -82,7 +82,7 @@ pub struct PromotionConfig {
     #[serde(default = "original_tag")]
     pub tag: String,
     #[serde(default)]
-    pub when: Vec<String>,
+    pub when: Vec<Condition>,
     /// Sign the promoted digest with the server key (authority `bonded`).
     #[serde(default)]
     pub sign: bool,
@@ -92,6 +92,24 @@ pub struct PromotionConfig {
     /// The target tag can be neither moved nor deleted afterwards.
     #[serde(default)]
     pub immutable: bool,
+}
+
+/// One condition: CEL text, or CEL text with a CEL message for when it fails (for example
+/// `"'critical findings: ' + critical_ids().join(', ')"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Condition {
+    Rule(String),
+    WithMessage { rule: String, message: String },
+}
+
+impl Condition {
+    pub fn compile(&self) -> Result<CompiledRule, cel::RuleError> {
+        match self {
+            Condition::Rule(text) => cel::compile(text),
+            Condition::WithMessage { rule, message } => cel::compile(rule)?.with_message(message),
+        }
+    }
 }
 
 fn original_tag() -> String {
@@ -249,12 +267,14 @@ impl PromotionRule {
             .when
             .iter()
             .enumerate()
-            .map(|(index, text)| {
-                cel::compile(text).map_err(|source| PromotionError::Condition {
-                    name: name.clone(),
-                    index,
-                    source,
-                })
+            .map(|(index, condition)| {
+                condition
+                    .compile()
+                    .map_err(|source| PromotionError::Condition {
+                        name: name.clone(),
+                        index,
+                        source,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let canonical = serde_json::to_string(&config).unwrap_or_default();
@@ -278,6 +298,11 @@ impl PromotionRule {
 
     pub fn policy_digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Whether images of `repository` can match (before their tag is known).
+    pub fn considers_repository(&self, repository: &str) -> bool {
+        self.from.matches(repository)
     }
 
     /// Whether the rule considers `repository:tag`, and what its templates may use.

@@ -593,7 +593,8 @@ impl Registry {
         let repo = repo.clone();
         let tag = reference.tag().cloned();
         let stored_digest = digest.clone();
-        tokio::spawn(async move {
+        // The task carries the request's actor, so the events of the write name it.
+        tokio::spawn(store::context::inherit(async move {
             this.meta.put_manifest(&repo, &record, tag.as_ref()).await?;
             if let Some(tag) = &tag {
                 this.cache.tag_changed(&repo, tag);
@@ -610,7 +611,7 @@ impl Registry {
                     .await;
             }
             Ok::<(), ApiError>(())
-        })
+        }))
         .await
         .map_err(ApiError::internal)??;
         metrics::counter!("bonded_manifests_pushed_total").increment(1);
@@ -627,7 +628,7 @@ impl Registry {
         // In its own task for the same reason as in `put_manifest`.
         let this = Arc::clone(self);
         let (repo, target) = (repo.clone(), reference.clone());
-        let deleted = tokio::spawn(async move {
+        let deleted = tokio::spawn(store::context::inherit(async move {
             let deleted = match &target {
                 Reference::Digest(d) => {
                     let deleted = this.meta.delete_manifest(&repo, d).await?;
@@ -646,7 +647,7 @@ impl Registry {
                 }
             }
             Ok::<bool, ApiError>(deleted)
-        })
+        }))
         .await
         .map_err(ApiError::internal)??;
         if deleted {

@@ -45,3 +45,15 @@ pub async fn scope<F: Future>(actor: Actor, work: F) -> F::Output {
 pub fn current() -> Option<Actor> {
     ACTOR.try_with(Actor::clone).ok()
 }
+
+/// `work` with the current task's actor, for a task spawned on its behalf (a spawned task
+/// does not inherit task-locals).
+pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let actor = current();
+    async move {
+        match actor {
+            Some(actor) => ACTOR.scope(actor, work).await,
+            None => work.await,
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The seed flow end to end, black-box: a vulnerability DB built from real advisories, a
+//! vulnerable and a fixed image pushed to `dev/app` with skopeo and signed by CI, the
+//! promotion rule of the issue, the fixed image promoted to `prod/app` under its templated
+//! tag and signed by the server key (`bonded verify` passes), the vulnerable one rejected with
+//! its CVE id in the decision, the promoted tag immutable, the image's history with the
+//! pusher's address and user agent, and a DB update that turns up a new critical finding and
+//! changes the recorded verdict.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use scan::testkit::{Blob, Layer, write_layout};
+use serde_json::{Value, json};
+
+use crate::signing::{bonded, generate, ok, p, push};
+use crate::support::{BIN, Server, head_digest, http, run, serve_with};
+
+const TOKEN: &str = "pipeline-admin-token-0123456789";
+
+/// An image whose only packages are lodash and minimist at the given versions.
+fn npm_layout(dir: &Path, name: &str, lodash: &str, minimist: &str) -> std::path::PathBuf {
+    let root = dir.join(name);
+    let package = |n: &str, v: &str| format!(r#"{{"name":"{n}","version":"{v}"}}"#).into_bytes();
+    let layer = Layer::new()
+        .file(
+            "opt/app/node_modules/lodash/package.json",
+            package("lodash", lodash),
+        )
+        .file(
+            "opt/app/node_modules/minimist/package.json",
+            package("minimist", minimist),
+        );
+    write_layout(&root, "v1", &[Blob::gzip(&layer)]);
+    root
+}
+
+/// Builds a DB from OSV advisories of the scan crate's fixtures, written whole then renamed
+/// into place (as an operator replaces it).
+fn build_db(dir: &Path, target: &Path, advisories: &[&str]) {
+    let osv = scan::testkit::fixtures().join("e2e/advisories/osv");
+    let partial = dir.join("db.partial");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["db", "build", "--out"]).arg(&partial);
+    for a in advisories {
+        cmd.arg(osv.join(a));
+    }
+    run(&mut cmd);
+    std::fs::rename(&partial, target).expect("place the DB");
+}
+
+fn get(server: &Server, path: &str) -> Value {
+    let resp = http()
+        .get(format!("{}{path}", server.base()))
+        .send()
+        .expect("GET");
+    assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+    resp.json().expect("json")
+}
+
+/// The rule's decision about `dev/app:<tag>`, once `done` holds (60 s at most).
+fn decision(server: &Server, tag: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rule = get(server, "/api/v1/promotions/blessed");
+        let found = rule["decisions"]
+            .as_array()
+            .and_then(|d| {
+                d.iter()
+                    .find(|x| x["tag"] == tag && x["repository"] == "dev/app")
+            })
+            .cloned();
+        if let Some(d) = found.filter(|d| done(d)) {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {rule:#}\nlog:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn reasons(decision: &Value) -> String {
+    decision["decision"]["reasons"].to_string()
+}
+
+#[test]
+fn the_seed_flow_promotes_the_fixed_image_and_rejects_the_vulnerable_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let db = d.join("vuln.db");
+    // lodash < 4.17.12 has a critical finding (CVE-2019-10744); minimist is not in this DB.
+    build_db(d, &db, &["GHSA-jf85-cpcp-j695.json"]);
+    let (ci_key, ci_pub) = generate(d, "ci", "ecdsa-p256");
+    let token = d.join("admin.token");
+    std::fs::write(&token, TOKEN).expect("token");
+    let server = serve_with(
+        d,
+        &format!(
+            r#"
+[storage]
+durability = "relaxed"
+[scan]
+db = "{db}"
+db_check_secs = 1
+[api]
+admin_token_file = "{token}"
+[trust.authorities.ci]
+keys = ["{ci_pub}"]
+
+[[promotion]]
+name = "blessed"
+from = "dev/**"
+tags = "v*"
+to = "prod/{{name}}"
+tag = "%n-blessed"
+when = [
+  {{ rule = "vulnerabilities.critical == 0", message = "'critical findings: ' + critical_ids().join(', ')" }},
+  "signed_by('ci')",
+]
+sign = true
+copy_referrers = true
+immutable = true
+"#,
+            db = db.display(),
+            token = token.display(),
+            ci_pub = ci_pub.display(),
+        ),
+    );
+    let host = server.host();
+    let vulnerable = npm_layout(d, "vulnerable", "4.17.11", "1.2.5");
+    let fixed = npm_layout(d, "fixed", "4.17.21", "1.2.5");
+    push(d, &vulnerable, &host, "dev/app:v1");
+    push(d, &fixed, &host, "dev/app:v2");
+    let v2 = head_digest(&server.base(), "dev/app", "v2");
+    for tag in ["v1", "v2"] {
+        ok(&bonded(&[
+            "sign",
+            "--plain-http",
+            "--key",
+            p(&ci_key),
+            &format!("{host}/dev/app:{tag}"),
+        ]));
+    }
+
+    // The fixed image is promoted, signed by the server, its tag templated.
+    let promoted = decision(&server, "v2", "v2 to be promoted", |d| {
+        d["verdict"] == "promoted"
+    });
+    assert_eq!(promoted["digest"], v2.as_str());
+    assert_eq!(
+        promoted["decision"]["target"],
+        json!({"repository": "prod/app", "tag": "v2-blessed"})
+    );
+    assert!(
+        promoted["decision"]["policy_digest"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("sha256:")),
+        "{promoted:#}"
+    );
+    assert_eq!(
+        promoted["decision"]["facts"]["vulnerabilities.critical"]["known"],
+        0
+    );
+    assert_eq!(head_digest(&server.base(), "prod/app", "v2-blessed"), v2);
+    let server_pub = d.join("data/trust/server.pub");
+    let verified = ok(&bonded(&[
+        "verify",
+        "--plain-http",
+        "--key",
+        p(&server_pub),
+        &format!("{host}/prod/app:v2-blessed"),
+    ]));
+    assert!(verified.contains(&v2), "{verified}");
+    // CI's signature followed the image (it names dev/app, so the repository check is off).
+    ok(&bonded(&[
+        "verify",
+        "--plain-http",
+        "--ignore-reference",
+        "--key",
+        p(&ci_pub),
+        &format!("{host}/prod/app:v2-blessed"),
+    ]));
+    let authorities = get(
+        &server,
+        &format!("/api/v1/repositories/prod/app/manifests/{v2}/signatures"),
+    );
+    assert_eq!(
+        authorities["signed_by"],
+        json!(["bonded", "ci"]),
+        "{authorities:#}"
+    );
+
+    // The vulnerable image is rejected with its CVE id, and never reaches prod.
+    let rejected = decision(&server, "v1", "v1 to be rejected", |d| {
+        d["verdict"] == "rejected"
+    });
+    assert!(
+        reasons(&rejected).contains("CVE-2019-10744"),
+        "{rejected:#}"
+    );
+    let missing = http()
+        .get(format!(
+            "{}/v2/prod/app/manifests/v1-blessed",
+            server.base()
+        ))
+        .send()
+        .expect("GET");
+    assert_eq!(missing.status(), 404);
+
+    // The promoted tag is immutable: neither moved nor deleted.
+    let moved = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{host}/dev/app:v1"),
+            &format!("docker://{host}/prod/app:v2-blessed"),
+        ])
+        .output()
+        .expect("skopeo");
+    assert!(!moved.status.success(), "moving an immutable tag must fail");
+    let deleted = http()
+        .delete(format!(
+            "{}/v2/prod/app/manifests/v2-blessed",
+            server.base()
+        ))
+        .send()
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 403);
+    let body: Value = deleted.json().expect("json");
+    assert_eq!(body["errors"][0]["code"], "DENIED", "{body:#}");
+    assert_eq!(head_digest(&server.base(), "prod/app", "v2-blessed"), v2);
+
+    // The image's story: who pushed it from where, its scan, signature and promotion.
+    let history = get(
+        &server,
+        &format!("/api/v1/repositories/dev/app/manifests/{v2}/history"),
+    );
+    let kinds: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for kind in [
+        "artifact.pushed",
+        "tag.updated",
+        "scan.completed",
+        "signature.added",
+        "promotion.succeeded",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let pushed = history["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["type"] == "artifact.pushed"))
+        .expect("pushed");
+    assert!(
+        pushed["actor"]["addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{pushed:#}"
+    );
+    assert!(
+        pushed["actor"]["user_agent"]
+            .as_str()
+            .is_some_and(|a| a.contains("skopeo")),
+        "{pushed:#}"
+    );
+    assert_eq!(history["promotions"][0]["verdict"], "promoted");
+
+    // A dry run changes nothing and says what would happen.
+    let dry: Value = http()
+        .post(format!(
+            "{}/api/v1/promotions/blessed/dry-run",
+            server.base()
+        ))
+        .send()
+        .expect("dry run")
+        .json()
+        .expect("json");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["rejected"], 1, "{dry:#}");
+
+    // A later DB knows minimist < 1.2.6 is critical (CVE-2021-44906): the promoted image's
+    // verdict changes and the change is an event.
+    build_db(
+        d,
+        &db,
+        &["GHSA-jf85-cpcp-j695.json", "GHSA-xvch-5gv4-984h.json"],
+    );
+    let now_rejected = decision(
+        &server,
+        "v2",
+        "v2 to be rejected after the DB update",
+        |d| d["verdict"] == "rejected",
+    );
+    assert!(
+        reasons(&now_rejected).contains("CVE-2021-44906"),
+        "{now_rejected:#}"
+    );
+    assert!(
+        now_rejected["promoted_at"].is_number(),
+        "the promotion is kept on record"
+    );
+    let history = get(
+        &server,
+        &format!("/api/v1/repositories/dev/app/manifests/{v2}/history"),
+    );
+    let promotion_events: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .filter(|k| k.starts_with("promotion.") && *k != "promotion.pending")
+        .collect();
+    assert_eq!(
+        promotion_events,
+        ["promotion.succeeded", "promotion.rejected"]
+    );
+
+    // Changing rules needs the admin token; config rules are read-only.
+    let put = |body: &Value, auth: Option<&str>| {
+        let mut req = http()
+            .put(format!("{}/api/v1/promotions/nightly", server.base()))
+            .json(body);
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        req.send().expect("PUT")
+    };
+    let rule = json!({"from": "dev/**", "to": "nightly/{name}", "when": ["signed_by('ci')"]});
+    assert_eq!(put(&rule, None).status(), 401);
+    assert_eq!(put(&rule, Some(TOKEN)).status(), 201);
+    assert_eq!(put(&rule, Some(TOKEN)).status(), 200);
+    let bad = put(
+        &json!({"from": "dev/**", "to": "x", "when": ["vulnerabilites.critical == 0"]}),
+        Some(TOKEN),
+    );
+    assert_eq!(bad.status(), 400);
+    let text = bad.text().expect("text");
+    assert!(text.contains("vulnerabilites"), "{text}");
+    let config_rule = http()
+        .delete(format!("{}/api/v1/promotions/blessed", server.base()))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("DELETE");
+    assert_eq!(config_rule.status(), 409);
+    // The nightly rule runs on the stored images (both are signed by CI).
+    let nightly = decision_of(&server, "nightly", "v1");
+    assert_eq!(nightly["verdict"], "promoted", "{nightly:#}");
+}
+
+fn decision_of(server: &Server, rule: &str, tag: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let body = get(server, &format!("/api/v1/promotions/{rule}"));
+        if let Some(d) = body["decisions"]
+            .as_array()
+            .and_then(|d| d.iter().find(|x| x["tag"] == tag))
+        {
+            return d.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no decision of {rule} about {tag}: {body:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
