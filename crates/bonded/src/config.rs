@@ -246,7 +246,7 @@ impl Config {
         Ok(config)
     }
 
-    fn from_file(path: &Path) -> anyhow::Result<Config> {
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
         toml::from_str(&text)

@@ -2,6 +2,7 @@
 //! the library crates; no business logic lives here.
 
 mod config;
+mod policy_cmd;
 mod scan_cmd;
 mod serve;
 mod sign_cmd;
@@ -47,6 +48,9 @@ enum Command {
     Attest(sign_cmd::AttestArgs),
     /// Verify an image's attestations; prints the verified statements as JSON.
     VerifyAttestation(sign_cmd::VerifyAttestationArgs),
+    /// Test promotion rules against an image, offline or through a registry.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => exit(sign_cmd::verify(&args)),
         Command::Attest(args) => exit(sign_cmd::attest(&args)),
         Command::VerifyAttestation(args) => exit(sign_cmd::verify_attestation(&args)),
+        Command::Policy(command) => exit(policy_cmd::run(&command)),
         Command::Serve(overrides) => {
             let config = match Config::load(&overrides) {
                 Ok(c) => c,

@@ -52,10 +52,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start the trust service")?;
-    let pull = PullEnforcer::new(config.pull_policy.clone(), trust.clone())
-        .context("invalid pull policy")?;
+    let events_store: Arc<dyn store::EventStore> = Arc::new(meta.clone());
+    let pull = Arc::new(
+        PullEnforcer::new(config.pull_policy.clone(), trust.clone())
+            .context("invalid pull policy")?
+            .with_events(Arc::clone(&events_store)),
+    );
     for policy in pull.policies() {
-        for name in &policy.require_signatures.authorities {
+        for name in policy
+            .require_signatures
+            .iter()
+            .flat_map(|r| &r.authorities)
+        {
             if !trust.authorities().iter().any(|a| &a.name == name) {
                 tracing::warn!(policy = %policy.label(), authority = %name,
                     "the pull policy requires an authority that is not defined (yet): nothing it guards can be pulled until it is");
@@ -65,7 +73,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let registry = Arc::new(
         Registry::new(blobs, Arc::new(meta.clone()), Limits::default())
             .with_observer(trust.clone())
-            .with_pull_gate(Arc::new(pull)),
+            .with_pull_gate(pull.clone()),
     );
     let worker = config.scan.enabled.then(|| {
         ScanWorker::new(
@@ -89,10 +97,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .public_host
         .clone()
         .unwrap_or_else(|| default_public_host(local));
-    let events_store: Arc<dyn store::EventStore> = Arc::new(meta.clone());
     let signer = Arc::new(ServerSigner::new(Arc::clone(&registry), trust.clone()));
     let evidence =
         EvidenceSource::new(Arc::clone(&registry), Arc::new(meta.clone()), trust.clone());
+    pull.set_evidence(Arc::new(evidence.clone()));
     let promoter = Arc::new(
         Promoter::new(
             Arc::clone(&registry),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use scan::testkit::{Blob, Layer, write_layout};
 use serde_json::{Value, json};
 
-use crate::signing::{bonded, generate, ok, p, push};
+use crate::signing::{bonded, fails_with, generate, ok, p, push};
 use crate::support::{BIN, Server, head_digest, http, run, serve_with};
 
 const TOKEN: &str = "pipeline-admin-token-0123456789";
@@ -110,6 +110,10 @@ admin_token_file = "{token}"
 [trust.authorities.ci]
 keys = ["{ci_pub}"]
 
+[[pull_policy]]
+repositories = ["prod/**"]
+when = [{{ rule = "vulnerabilities.critical == 0", message = "'critical findings: ' + critical_ids().join(', ')" }}]
+
 [[promotion]]
 name = "blessed"
 from = "dev/**"
@@ -174,6 +178,16 @@ immutable = true
         &format!("{host}/prod/app:v2-blessed"),
     ]));
     assert!(verified.contains(&v2), "{verified}");
+    // Clean and promoted: the pull policy lets it through.
+    let served = http()
+        .get(format!(
+            "{}/v2/prod/app/manifests/v2-blessed",
+            server.base()
+        ))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .expect("GET");
+    assert_eq!(served.status(), 200, "{}", server.log_text());
     // CI's signature followed the image (it names dev/app, so the repository check is off).
     ok(&bonded(&[
         "verify",
@@ -320,6 +334,69 @@ immutable = true
     assert_eq!(
         promotion_events,
         ["promotion.succeeded", "promotion.rejected"]
+    );
+
+    // `bonded policy test`: offline with a saved evidence document, and through the registry.
+    let config = d.join("bonded.toml");
+    let saved = d.join("evidence-v2.json");
+    let evidence = get(
+        &server,
+        &format!("/api/v1/repositories/dev/app/manifests/{v2}/evidence"),
+    );
+    assert_eq!(evidence["vulnerabilities"]["critical"], 1, "{evidence:#}");
+    std::fs::write(&saved, evidence.to_string()).expect("save evidence");
+    let offline = bonded(&[
+        "policy",
+        "test",
+        "--config",
+        p(&config),
+        "--evidence",
+        p(&saved),
+        "--format",
+        "json",
+        "--exit-code",
+        "3",
+        "dev/app:v2",
+    ]);
+    assert_eq!(offline.status.code(), Some(3), "{offline:?}");
+    let report: Value = serde_json::from_slice(&offline.stdout).expect("json");
+    assert_eq!(report["decisions"][0]["verdict"], "rejected", "{report:#}");
+    assert!(
+        report["decisions"][0]["reasons"]
+            .to_string()
+            .contains("CVE-2021-44906")
+    );
+    let online = ok(&bonded(&[
+        "policy",
+        "test",
+        "--config",
+        p(&config),
+        "--plain-http",
+        &format!("{host}/dev/app:v2"),
+    ]));
+    assert!(online.starts_with("blessed: rejected"), "{online}");
+    let elsewhere = ok(&bonded(&[
+        "policy",
+        "test",
+        "--config",
+        p(&config),
+        "--evidence",
+        p(&saved),
+        "other/app:v2",
+    ]));
+    assert!(elsewhere.contains("blessed: not_considered"), "{elsewhere}");
+    std::fs::write(&saved, "{\"image\": 1}").expect("garbage");
+    fails_with(
+        &bonded(&[
+            "policy",
+            "test",
+            "--config",
+            p(&config),
+            "--evidence",
+            p(&saved),
+            "dev/app:v2",
+        ]),
+        "invalid evidence document",
     );
 
     // Changing rules needs the admin token; config rules are read-only.

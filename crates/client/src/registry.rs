@@ -328,6 +328,32 @@ impl RegistryClient {
         Ok(response)
     }
 
+    /// `GET <path>` on the registry's origin with pull access to `repository` (Bonded's
+    /// management API), read whole up to `limit` bytes; `None` when the answer is 404.
+    pub fn get_document(
+        &self,
+        repository: &RepositoryName,
+        path: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, RemoteError> {
+        let url = self.transport.url(path)?;
+        let response = self.transport.send(&Exchange {
+            method: Method::Get,
+            url,
+            repository,
+            access: Access::Pull,
+            accept: Some("application/json"),
+            body: None,
+        })?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(crate::error::status_error("GET", response));
+        }
+        read_document(response, path, limit).map(Some)
+    }
+
     fn manifest_request(
         &self,
         method: Method,

@@ -21,7 +21,7 @@ use registry::Registry;
 use scan::matcher::FindingStatus;
 use scan::model::Inventory;
 use serde_json::Value;
-use store::{ScanState, ScanStore};
+use store::ScanStore;
 use trust::service::TrustService;
 
 /// The largest image configuration read for labels and platform.
@@ -206,17 +206,11 @@ impl EvidenceSource {
         }
     }
 
-    /// The findings and packages of a finished, matched scan; `None` otherwise.
+    /// The findings and packages of a matched scan; `None` when there is none yet.
     async fn scan_facts(&self, digest: &Digest) -> Result<Option<ScanFacts>, EvidenceError> {
         let key = digest.to_string();
-        let done = self
-            .scans
-            .scan_job(&key)
-            .await?
-            .is_some_and(|job| job.state == ScanState::Done);
-        if !done {
-            return Ok(None);
-        }
+        // A digest's content never changes, so a stored result stays true while the same
+        // digest is scanned again (pushed to another repository): it is used until then.
         let Some(result) = self.scans.scan_result(&key).await? else {
             return Ok(None);
         };
@@ -287,5 +281,18 @@ impl EvidenceSource {
             commit: text("source_commit"),
             git_ref: text("source_ref"),
         })
+    }
+}
+
+#[async_trait::async_trait]
+impl policy::pull::EvidenceLookup for EvidenceSource {
+    async fn evidence(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Evidence, String> {
+        EvidenceSource::evidence(self, repository, None, digest)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

@@ -84,9 +84,9 @@ fn fast() -> RunOptions {
     }
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+async fn wait_for<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
     for _ in 0..500 {
-        if done() {
+        if done().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -111,9 +111,8 @@ async fn every_event_is_handed_over_in_order_again_after_failures_and_after_a_re
     let first = recorder(2);
     let task = outbox::spawn(Arc::new(store.clone()), first.clone(), fast());
     let last = all.last().map(|e| e.seq).expect("last");
-    wait_for("the cursor to reach the last event", || {
-        futures_util::FutureExt::now_or_never(store.cursor("test-recorder")).and_then(Result::ok)
-            == Some(last)
+    wait_for("the cursor to reach the last event", || async {
+        store.cursor("test-recorder").await.ok() == Some(last)
     })
     .await;
     let seen: Vec<String> = first
@@ -133,7 +132,7 @@ async fn every_event_is_handed_over_in_order_again_after_failures_and_after_a_re
 
     // A commit wakes the consumer (its poll is ten minutes).
     push(&store, &repo, 10).await;
-    wait_for("the new events", || {
+    wait_for("the new events", || async {
         first.seen.lock().expect("lock").len() == expected.len() + 2
     })
     .await;
@@ -144,7 +143,7 @@ async fn every_event_is_handed_over_in_order_again_after_failures_and_after_a_re
     push(&store, &repo, 11).await;
     let second = recorder(0);
     let task = outbox::spawn(Arc::new(store.clone()), second.clone(), fast());
-    wait_for("the events after the restart", || {
+    wait_for("the events after the restart", || async {
         second.seen.lock().expect("lock").len() == 2
     })
     .await;

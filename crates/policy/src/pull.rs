@@ -5,8 +5,16 @@
 //! [[pull_policy]]
 //! repositories = ["prod/**"]
 //! require_signatures = { authorities = ["release"], mode = "all" }   # "any", or at_least = N
+//! when = [{ rule = "vulnerabilities.critical == 0", message = "'critical: ' + critical_ids().join(', ')" }]
 //! action = "deny"                                                     # or "warn"
 //! ```
+//!
+//! `when` conditions are CEL rules over the image's evidence document (the same evaluator and
+//! document as promotions, [`crate::cel`]); each must hold. A condition that needs a fact
+//! Bonded does not have yet (an image not scanned yet) is pending, and a pending pull is
+//! refused by a `deny` policy: unscanned is never clean. Evidence is gathered at each pull of
+//! a guarded image, so scan results and DB updates take effect at once.
+//! A refused pull is recorded as a `pull.denied` event with its decision.
 //!
 //! Rules, in the order they apply:
 //! - Only what a runtime could run is guarded ([`oci::Manifest::may_run`]: an image manifest
@@ -54,7 +62,11 @@ pub struct PullPolicy {
     #[serde(default)]
     pub name: Option<String>,
     pub repositories: Vec<RepositoryGlob>,
-    pub require_signatures: SignatureRequirement,
+    #[serde(default)]
+    pub require_signatures: Option<SignatureRequirement>,
+    /// CEL conditions over the image's evidence; all must hold.
+    #[serde(default)]
+    pub when: Vec<crate::promotion::Condition>,
     #[serde(default)]
     pub action: Action,
 }
@@ -154,7 +166,17 @@ impl PullPolicy {
         if self.repositories.is_empty() {
             return Err(fail("`repositories` is empty".into()));
         }
-        let r = &self.require_signatures;
+        for (index, condition) in self.when.iter().enumerate() {
+            condition
+                .compile()
+                .map_err(|e| fail(format!("when[{index}]: {e}")))?;
+        }
+        let Some(r) = &self.require_signatures else {
+            return match self.when.is_empty() {
+                true => Err(fail("give `require_signatures`, `when`, or both".into())),
+                false => Ok(()),
+            };
+        };
         if r.authorities.is_empty() {
             return Err(fail("`require_signatures.authorities` is empty".into()));
         }
@@ -227,8 +249,24 @@ const FACTS_CACHE_ENTRIES: usize = 100_000;
 /// The registry's [`PullGate`] for the configured pull policies.
 pub struct PullEnforcer {
     policies: Vec<PullPolicy>,
+    /// Each policy's compiled `when` conditions.
+    conditions: Vec<Vec<crate::cel::CompiledRule>>,
     lookup: Arc<dyn SignerLookup>,
     facts: quick_cache::sync::Cache<(String, String), Arc<Facts>>,
+    /// Where `when` conditions get their evidence; set once the registry exists.
+    evidence: std::sync::OnceLock<Arc<dyn EvidenceLookup>>,
+    /// Where refused pulls are recorded.
+    events: Option<Arc<dyn store::EventStore>>,
+}
+
+/// Where the enforcer gets an image's evidence document.
+#[async_trait]
+pub trait EvidenceLookup: Send + Sync + 'static {
+    async fn evidence(
+        &self,
+        repository: &oci::RepositoryName,
+        digest: &oci::Digest,
+    ) -> Result<crate::cel::Evidence, String>;
 }
 
 impl PullEnforcer {
@@ -236,14 +274,122 @@ impl PullEnforcer {
         policies: Vec<PullPolicy>,
         lookup: Arc<dyn SignerLookup>,
     ) -> Result<PullEnforcer, PullPolicyError> {
+        let mut conditions = Vec::new();
         for policy in &policies {
             policy.validate()?;
+            conditions.push(
+                policy
+                    .when
+                    .iter()
+                    .map(|c| {
+                        c.compile().map_err(|e| PullPolicyError::Invalid {
+                            policy: policy.label(),
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
         }
         Ok(PullEnforcer {
             policies,
+            conditions,
             lookup,
             facts: quick_cache::sync::Cache::new(FACTS_CACHE_ENTRIES),
+            evidence: std::sync::OnceLock::new(),
+            events: None,
         })
+    }
+
+    /// Records every refused pull as a `pull.denied` event.
+    pub fn with_events(mut self, events: Arc<dyn store::EventStore>) -> PullEnforcer {
+        self.events = Some(events);
+        self
+    }
+
+    /// Gives `when` conditions their evidence (until then they cannot be checked, and a
+    /// `deny` policy with conditions denies).
+    pub fn set_evidence(&self, evidence: Arc<dyn EvidenceLookup>) {
+        let _ = self.evidence.set(evidence);
+    }
+
+    /// The failing or pending conditions of policy `index` for this image, in words, with
+    /// the decision; `None` when they all hold.
+    async fn unmet_conditions(
+        &self,
+        index: usize,
+        repository: &oci::RepositoryName,
+        manifest: &StoredManifest,
+    ) -> Option<(String, serde_json::Value)> {
+        let conditions = self.conditions.get(index).filter(|c| !c.is_empty())?;
+        let evidence = match self.evidence.get() {
+            Some(source) => source.evidence(repository, &manifest.digest).await,
+            None => Err("no evidence source".into()),
+        };
+        let evidence = match evidence {
+            Ok(e) => e,
+            Err(e) => {
+                return Some((
+                    format!("its evidence could not be gathered ({e})"),
+                    json!({"error": e}),
+                ));
+            }
+        };
+        let now = std::time::SystemTime::now();
+        let mut reasons = Vec::new();
+        let mut results = Vec::new();
+        for rule in conditions {
+            let (verdict, reason) = match crate::cel::evaluate(rule, &evidence, now) {
+                Ok(e) => match e.verdict {
+                    crate::cel::Verdict::Pass => (json!({"verdict": "pass"}), None),
+                    crate::cel::Verdict::Fail { message } => (
+                        json!({"verdict": "fail", "message": message, "facts": e.facts}),
+                        Some(match message {
+                            Some(m) => format!("{} failed: {m}", rule.text()),
+                            None => format!("{} failed", rule.text()),
+                        }),
+                    ),
+                    crate::cel::Verdict::Pending { missing } => (
+                        json!({"verdict": "pending", "missing": missing}),
+                        Some(format!(
+                            "{} is not decided yet: not known yet: {}",
+                            rule.text(),
+                            missing.join(", ")
+                        )),
+                    ),
+                },
+                Err(e) => (
+                    json!({"verdict": "error", "error": e.to_string()}),
+                    Some(format!("{} could not be evaluated: {e}", rule.text())),
+                ),
+            };
+            results.push(json!({"when": rule.text(), "result": verdict}));
+            reasons.extend(reason);
+        }
+        (!reasons.is_empty()).then(|| (reasons.join("; "), json!({ "conditions": results })))
+    }
+
+    async fn record_denial(
+        &self,
+        repository: &str,
+        digest: &str,
+        message: &str,
+        detail: &serde_json::Value,
+    ) {
+        let Some(events) = &self.events else { return };
+        let event = store::NewEvent {
+            kind: "pull.denied".into(),
+            repository: Some(repository.to_owned()),
+            digest: Some(digest.to_owned()),
+            tag: None,
+            data: json!({"reason": message, "decision": detail}).to_string(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if let Err(e) = events.append_event(&event, now).await {
+            tracing::error!(repository, digest, error = %e, "cannot record a refused pull");
+        }
     }
 
     pub fn policies(&self) -> &[PullPolicy] {
@@ -298,10 +444,11 @@ impl PullGate for PullEnforcer {
         manifest: &StoredManifest,
     ) -> PullVerdict {
         let repo = repository.as_str();
-        let applicable: Vec<&PullPolicy> = self
+        let applicable: Vec<(usize, &PullPolicy)> = self
             .policies
             .iter()
-            .filter(|p| p.applies_to(repo))
+            .enumerate()
+            .filter(|(_, p)| p.applies_to(repo))
             .collect();
         if applicable.is_empty() {
             return PullVerdict::Allow;
@@ -313,46 +460,66 @@ impl PullGate for PullEnforcer {
         let what = format!("{repo}@{}", manifest.digest);
         let mut denials = Vec::new();
         let mut warnings = Vec::new();
-        for policy in applicable {
-            let Some(signers) = &facts.signers else {
-                let message = format!(
-                    "{what}: the signature records could not be read, so pull policy \"{}\" cannot be checked",
-                    policy.label()
-                );
-                let detail = json!({ "repository": repo, "digest": manifest.digest.to_string(), "policy": policy.label() });
-                match policy.action {
-                    Action::Deny => denials.push((message, detail)),
-                    Action::Warn => warnings.push(message),
+        for (index, policy) in applicable {
+            let mut unmet: Vec<(String, serde_json::Value)> = Vec::new();
+            if let Some(requirement) = &policy.require_signatures {
+                match &facts.signers {
+                    None => unmet.push((
+                        "the signature records could not be read".into(),
+                        json!({"error": "signature records unreadable"}),
+                    )),
+                    Some(signers) => {
+                        if let Some(short) = requirement.shortfall(signers) {
+                            unmet.push((
+                                format!(
+                                    "it is not signed as required ({}): missing signatures of {} ({} of {} required authorities signed)",
+                                    requirement.describe(),
+                                    short.missing.join(", "),
+                                    short.have,
+                                    short.needed,
+                                ),
+                                json!({
+                                    "required": requirement.authorities,
+                                    "needed": short.needed,
+                                    "signed_by": signers,
+                                    "missing": short.missing,
+                                }),
+                            ));
+                        }
+                    }
                 }
+            }
+            if let Some(conditions) = self.unmet_conditions(index, repository, manifest).await {
+                unmet.push(conditions);
+            }
+            if unmet.is_empty() {
                 continue;
-            };
-            let requirement = &policy.require_signatures;
-            let Some(short) = requirement.shortfall(signers) else {
-                continue;
-            };
+            }
             let kind = if facts.guarded == Guarded::Index {
                 "index"
             } else {
                 "image"
             };
             let message = format!(
-                "{what} is not signed as pull policy \"{}\" requires ({}): missing signatures of {} ({} of {} required authorities signed)",
+                "{what} is refused by pull policy \"{}\": {}",
                 policy.label(),
-                requirement.describe(),
-                short.missing.join(", "),
-                short.have,
-                short.needed,
+                unmet
+                    .iter()
+                    .map(|(m, _)| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             );
-            let detail = json!({
+            let mut detail = json!({
                 "repository": repo,
                 "digest": manifest.digest.to_string(),
                 "kind": kind,
                 "policy": policy.label(),
-                "required": requirement.authorities,
-                "needed": short.needed,
-                "signed_by": signers,
-                "missing": short.missing,
             });
+            for (_, d) in unmet {
+                if let (Some(detail), Some(extra)) = (detail.as_object_mut(), d.as_object()) {
+                    detail.extend(extra.clone());
+                }
+            }
             match policy.action {
                 Action::Deny => denials.push((message, detail)),
                 Action::Warn => warnings.push(message),
@@ -369,6 +536,8 @@ impl PullGate for PullEnforcer {
             } else {
                 json!({ "policies": denials.into_iter().map(|(_, d)| d).collect::<Vec<_>>() })
             };
+            self.record_denial(repo, &manifest.digest.to_string(), &message, &detail)
+                .await;
             return PullVerdict::Deny { message, detail };
         }
         match warnings.is_empty() {
@@ -431,7 +600,8 @@ mod tests {
         let policy = |r: SignatureRequirement| PullPolicy {
             name: None,
             repositories: vec!["prod/**".parse().expect("glob")],
-            require_signatures: r,
+            require_signatures: Some(r),
+            when: Vec::new(),
             action: Action::Deny,
         };
         assert!(policy(requirement(&[], None, None)).validate().is_err());
