@@ -118,6 +118,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(w) = &worker {
         w.publish_to(Arc::clone(&events_store));
     }
+    // A push commits its scan job with the manifest: the worker looks at its queue after
+    // every commit instead of waiting for its idle poll.
+    let scan_wake = worker.clone().map(|w| {
+        let mut commits = events_store.subscribe();
+        tokio::spawn(async move {
+            while commits.changed().await.is_ok() {
+                w.wake();
+            }
+        })
+    });
     let consumers = vec![outbox::spawn(
         Arc::clone(&events_store),
         promoter.clone(),
@@ -240,7 +250,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(task) = worker_task {
         task.abort();
     }
-    for task in consumers {
+    for task in consumers.into_iter().chain(scan_wake) {
         task.abort();
     }
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);

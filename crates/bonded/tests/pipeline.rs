@@ -331,9 +331,11 @@ immutable = true
         .filter_map(|e| e["type"].as_str())
         .filter(|k| k.starts_with("promotion.") && *k != "promotion.pending")
         .collect();
-    assert_eq!(
-        promotion_events,
-        ["promotion.succeeded", "promotion.rejected"]
+    // (Before CI's signature arrived the image may have been rejected once: signatures are
+    // known facts, and "not signed" fails until a signature is added.)
+    assert!(
+        promotion_events.ends_with(&["promotion.succeeded", "promotion.rejected"]),
+        "{promotion_events:?}"
     );
 
     // `bonded policy test`: offline with a saved evidence document, and through the registry.
