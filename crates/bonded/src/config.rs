@@ -29,6 +29,8 @@ pub struct Config {
     /// How the registry names itself in the signatures it makes (`host[:port]`); defaults to
     /// the listen address (`localhost:<port>` when it listens on every interface).
     pub public_host: Option<String>,
+    /// `[[webhook]]`: where events are delivered, signed (Standard Webhooks) and retried.
+    pub webhook: Vec<webhooks::WebhookConfig>,
 }
 
 /// `[api]`: the management API.
@@ -151,6 +153,7 @@ impl Default for Config {
             pull_policy: Vec::new(),
             promotion: Vec::new(),
             public_host: None,
+            webhook: Vec::new(),
         }
     }
 }

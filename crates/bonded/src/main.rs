@@ -1,6 +1,7 @@
 //! `bonded`: the binary is glue. Commands parse their arguments, load configuration and call
 //! the library crates; no business logic lives here.
 
+mod audit_cmd;
 mod config;
 mod policy_cmd;
 mod scan_cmd;
@@ -48,6 +49,9 @@ enum Command {
     Attest(sign_cmd::AttestArgs),
     /// Verify an image's attestations; prints the verified statements as JSON.
     VerifyAttestation(sign_cmd::VerifyAttestationArgs),
+    /// Verify the tamper-evident audit log, offline or against a server.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// Test promotion rules against an image, offline or through a registry.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Attest(args) => exit(sign_cmd::attest(&args)),
         Command::VerifyAttestation(args) => exit(sign_cmd::verify_attestation(&args)),
         Command::Policy(command) => exit(policy_cmd::run(&command)),
+        Command::Audit(command) => exit(audit_cmd::run(&command)),
         Command::Serve(overrides) => {
             let config = match Config::load(&overrides) {
                 Ok(c) => c,

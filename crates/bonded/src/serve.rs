@@ -109,7 +109,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Arc::clone(&events_store),
             evidence.clone(),
             Arc::clone(&signer),
-            public_host,
+            public_host.clone(),
             config.promotion.clone(),
         )
         .await
@@ -128,12 +128,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         })
     });
-    let consumers = vec![outbox::spawn(
-        Arc::clone(&events_store),
-        promoter.clone(),
-        outbox::RunOptions::default(),
-    )];
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let public_url = url::Url::parse(&format!("{scheme}://{public_host}"))
+        .with_context(|| format!("public_host {public_host:?} does not form a URL"))?;
+    let globs: webhooks::GlobCompiler = Arc::new(|text: &str| {
+        let glob: policy::RepositoryGlob =
+            text.parse().map_err(|e: policy::GlobError| e.to_string())?;
+        Ok(Arc::new(move |repo: &str| glob.matches(repo)) as webhooks::RepositoryMatcher)
+    });
+    let hooks = webhooks::WebhookService::start(
+        Arc::new(meta.clone()),
+        &config.webhook,
+        public_url,
+        globs,
+        webhooks::WebhookOptions::default(),
+    )
+    .await
+    .context("invalid [[webhook]]")?;
+    let audit_log = Arc::new(
+        audit::AuditLog::new(
+            Arc::new(meta.clone()),
+            Arc::new(server_key(&config)?),
+            audit::log::DEFAULT_ORIGIN,
+        )
+        .context("cannot open the audit log")?,
+    );
+    let run = outbox::RunOptions::default;
+    let consumers = vec![
+        outbox::spawn(Arc::clone(&events_store), promoter.clone(), run()),
+        outbox::spawn(
+            Arc::clone(&events_store),
+            Arc::new(AuditConsumer(audit_log.clone())),
+            run(),
+        ),
+        outbox::spawn(
+            Arc::clone(&events_store),
+            Arc::new(WebhookConsumer(hooks.clone())),
+            run(),
+        ),
+        hooks.spawn_worker(),
+    ];
     let reload = tokio::spawn(reload_on_sighup(worker.clone()));
+    let admin_token = admin_token(&config)?;
     let management = api::router(api::ApiState {
         meta: Arc::new(meta.clone()),
         scans: Arc::new(meta.clone()),
@@ -145,8 +185,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         promotions: Arc::new(meta.clone()),
         promoter,
         evidence,
-        admin_token: admin_token(&config)?,
+        admin_token: admin_token.clone(),
     })
+    .merge(audit::http::router(
+        audit_log,
+        audit::http::bearer_admin(admin_token.clone()),
+    ))
+    .merge(webhooks::router(
+        hooks,
+        webhooks::bearer_admin(admin_token.clone()),
+    ))
     .layer(axum::middleware::from_fn(registry::observe::observe));
     let router = registry::router(
         Arc::clone(&registry),
@@ -265,6 +313,40 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     meta.close().await;
     tracing::info!("bonded stopped");
     Ok(())
+}
+
+/// The audit log's outbox consumer: one entry per event, then a signed checkpoint.
+struct AuditConsumer(Arc<audit::AuditLog>);
+
+#[async_trait::async_trait]
+impl outbox::Consumer for AuditConsumer {
+    fn name(&self) -> &'static str {
+        "audit"
+    }
+
+    async fn handle(&self, events: &[store::EventRow]) -> Result<(), outbox::ConsumerError> {
+        self.0
+            .handle(events)
+            .await
+            .map_err(|e| outbox::ConsumerError::new("audit", e))
+    }
+}
+
+/// The webhooks' outbox consumer: one delivery per event and matching webhook.
+struct WebhookConsumer(Arc<webhooks::WebhookService>);
+
+#[async_trait::async_trait]
+impl outbox::Consumer for WebhookConsumer {
+    fn name(&self) -> &'static str {
+        "webhooks"
+    }
+
+    async fn handle(&self, events: &[store::EventRow]) -> Result<(), outbox::ConsumerError> {
+        self.0
+            .handle(events)
+            .await
+            .map_err(|e| outbox::ConsumerError::new("webhooks", e))
+    }
 }
 
 /// The name signatures give the registry when `public_host` is not configured: the listen

@@ -17,6 +17,38 @@ use crate::signing::{bonded, fails_with, generate, ok, p, push};
 use crate::support::{BIN, Server, head_digest, http, run, serve_with};
 
 const TOKEN: &str = "pipeline-admin-token-0123456789";
+/// A Standard Webhooks secret (32 bytes).
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The webhook receiver's process, stopped with the test.
+struct Receiver(std::process::Child);
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The deliveries received so far, once `done` holds (60 s at most).
+fn deliveries(path: &Path, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Vec<Value> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if done(&got) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {got:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 /// An image whose only packages are lodash and minimist at the given versions.
 fn npm_layout(dir: &Path, name: &str, lodash: &str, minimist: &str) -> std::path::PathBuf {
@@ -96,6 +128,20 @@ fn the_seed_flow_promotes_the_fixed_image_and_rejects_the_vulnerable_one() {
     let (ci_key, ci_pub) = generate(d, "ci", "ecdsa-p256");
     let token = d.join("admin.token");
     std::fs::write(&token, TOKEN).expect("token");
+    let hooks = d.join("deliveries.jsonl");
+    let receiver_port = crate::support::free_addr().port();
+    let receiver = Receiver(
+        Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/scripts/webhook_receiver.py"
+            ))
+            .arg(receiver_port.to_string())
+            .arg(SECRET)
+            .arg(&hooks)
+            .spawn()
+            .expect("python3 for the webhook receiver"),
+    );
     let server = serve_with(
         d,
         &format!(
@@ -113,6 +159,14 @@ keys = ["{ci_pub}"]
 [[pull_policy]]
 repositories = ["prod/**"]
 when = [{{ rule = "vulnerabilities.critical == 0", message = "'critical findings: ' + critical_ids().join(', ')" }}]
+
+[[webhook]]
+name = "ci"
+url = "http://127.0.0.1:{receiver_port}/hooks/bonded"
+events = ["promotion.succeeded", "promotion.rejected", "scan.completed"]
+repositories = ["dev/**"]
+secret = "{SECRET}"
+allow_private = true
 
 [[promotion]]
 name = "blessed"
@@ -223,6 +277,35 @@ immutable = true
         .send()
         .expect("GET");
     assert_eq!(missing.status(), 404);
+
+    // The receiver got the promotion, signed; every delivery verified.
+    let got = deliveries(&hooks, "the promotion webhook", |got| {
+        got.iter().any(|h| {
+            h["body"]["type"] == "dev.bonded.promotion.succeeded"
+                && h["body"]["subject"] == v2.as_str()
+        })
+    });
+    assert!(got.iter().all(|h| h["valid"] == true), "{got:#?}");
+    assert!(
+        got.iter()
+            .all(|h| h["content_type"] == "application/cloudevents+json")
+    );
+    let promoted_hook = got
+        .iter()
+        .find(|h| h["body"]["type"] == "dev.bonded.promotion.succeeded")
+        .expect("promotion delivery");
+    assert_eq!(promoted_hook["body"]["specversion"], "1.0");
+    assert_eq!(promoted_hook["body"]["data"]["repository"], "dev/app");
+    assert!(
+        promoted_hook["body"]["data"]
+            .to_string()
+            .contains("prod/app"),
+        "{promoted_hook:#}"
+    );
+    assert!(
+        got.iter()
+            .any(|h| h["body"]["type"] == "dev.bonded.scan.completed")
+    );
 
     // The promoted tag is immutable: neither moved nor deleted.
     let moved = Command::new("skopeo")
@@ -431,6 +514,103 @@ immutable = true
     // The nightly rule runs on the stored images (both are signed by CI).
     let nightly = decision_of(&server, "nightly", "v1");
     assert_eq!(nightly["verdict"], "promoted", "{nightly:#}");
+
+    // The audit log verifies, online and offline; a checkpoint saved now must stay in it.
+    let checkpoint = d.join("checkpoint.json");
+    wait_for_audit(&server);
+    let saved = http()
+        .get(format!("{}/api/v1/audit/checkpoint", server.base()))
+        .send()
+        .expect("checkpoint")
+        .text()
+        .expect("text");
+    std::fs::write(&checkpoint, &saved).expect("save checkpoint");
+    let online = Command::new(BIN)
+        .args([
+            "audit",
+            "verify",
+            "--url",
+            &server.base(),
+            "--checkpoint",
+            p(&checkpoint),
+        ])
+        .env("BONDED_ADMIN_TOKEN", TOKEN)
+        .output()
+        .expect("bonded audit verify");
+    assert!(
+        online.status.success(),
+        "{}",
+        String::from_utf8_lossy(&online.stdout)
+    );
+    let data = d.join("data");
+    let offline = ok(&bonded(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        p(&data),
+        "--checkpoint",
+        p(&checkpoint),
+    ]));
+    assert!(!offline.is_empty(), "the report says what was checked");
+    drop(server);
+    drop(receiver);
+    // One stored entry edited behind the log's back is found.
+    run(Command::new("python3").args([
+        "-c",
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+         c.execute(\"UPDATE audit_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev/app', 'dev/ap2') AS BLOB) WHERE seq = 5\"); c.commit()",
+        p(&data.join("bonded.db")),
+    ]));
+    let tampered = bonded(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        p(&data),
+        "--checkpoint",
+        p(&checkpoint),
+    ]);
+    assert_eq!(
+        tampered.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&tampered.stdout)
+    );
+    let report = String::from_utf8_lossy(&tampered.stdout);
+    assert!(
+        report.contains("entry 5"),
+        "the report names the entry: {report}"
+    );
+}
+
+/// Waits until the audit log has a signed checkpoint covering every event so far.
+fn wait_for_audit(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = http()
+            .get(format!("{}/api/v1/audit/checkpoint", server.base()))
+            .send()
+            .expect("checkpoint");
+        if resp.status().is_success() {
+            let body: Value = resp.json().expect("json");
+            let entries: Value = http()
+                .get(format!("{}/api/v1/audit?limit=1000", server.base()))
+                .bearer_auth(TOKEN)
+                .send()
+                .expect("entries")
+                .json()
+                .expect("json");
+            let listed = entries["entries"].as_array().map_or(0, Vec::len) as u64;
+            if body["size"].as_u64().is_some_and(|n| n > 0 && n >= listed) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audit log did not catch up: {}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn decision_of(server: &Server, rule: &str, tag: &str) -> Value {

@@ -13,6 +13,7 @@
 //!   repository are written after the bytes are in place.
 //! - Each [`MetaStore`] method is one transaction: it either happens entirely or not at all.
 
+pub mod audit;
 mod blob;
 pub mod context;
 mod error;
@@ -23,8 +24,15 @@ pub mod promotions;
 pub mod scanning;
 mod sqlite;
 pub mod testsuite;
+pub mod testsuite_audit;
+pub mod testsuite_webhooks;
 pub mod trust;
+pub mod webhooks;
 
+pub use audit::{
+    AuditCheckpointRow, AuditEntryRow, AuditLeafRow, AuditQuery, AuditReader, AuditStore,
+    MAX_AUDIT_PAGE, NewAuditEntry,
+};
 pub use blob::{BlobBody, BlobStore, ByteRange, UploadProgress, UploadWriter};
 pub use error::StoreError;
 pub use events::{EventRow, EventStore, NewEvent};
@@ -35,8 +43,13 @@ pub use meta::{
 };
 pub use promotions::{DecisionRow, PromotionStore, TaggedDigest};
 pub use scanning::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanState, ScanStore};
-pub use sqlite::SqliteMetaStore;
+pub use sqlite::{SqliteAuditReader, SqliteMetaStore};
 pub use trust::{
     AttachmentCandidate, AttachmentKind, AttachmentRecord, AttachmentVia, AuthorityOrigin,
     AuthorityRow, Signers, TrustStore,
+};
+pub use webhooks::{
+    AfterAttempt, AttemptRecorded, AttemptRow, ClaimedDelivery, DeliveryRow, DeliveryState,
+    FinishedAttempt, GitlabTriggerRow, NewAttempt, NewDelivery, WebhookDisabled, WebhookKind,
+    WebhookOrigin, WebhookRow, WebhookStore,
 };

@@ -27,6 +27,8 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_audit.rs"]
+mod audit_impl;
 #[path = "sqlite_events.rs"]
 mod events_impl;
 #[path = "sqlite_promotions.rs"]
@@ -35,6 +37,10 @@ mod promotions_impl;
 mod scan_impl;
 #[path = "sqlite_trust.rs"]
 mod trust_impl;
+#[path = "sqlite_webhooks.rs"]
+mod webhooks_impl;
+
+pub use audit_impl::SqliteAuditReader;
 
 use crate::Durability;
 use crate::error::StoreError;
