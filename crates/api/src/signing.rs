@@ -72,9 +72,13 @@ pub(crate) async fn list_authorities(State(state): State<ApiState>) -> Result<Re
     Ok(axum::Json(json!({ "authorities": out })).into_response())
 }
 
+/// `GET /api/v1/authorities/<name>`: JSON, or the keys alone as PEM with
+/// `Accept: application/x-pem-file` (so `curl … > server.pub` gives a key for
+/// `bonded verify --key`).
 pub(crate) async fn get_authority(
     State(state): State<ApiState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let row = state
         .trust
@@ -91,6 +95,18 @@ pub(crate) async fn get_authority(
                 ),
             )
         })?;
+    let wants_pem = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-pem-file"));
+    if wants_pem {
+        let pem: String = row
+            .keys
+            .iter()
+            .map(|k| format!("{}\n", k.trim_end()))
+            .collect();
+        return Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response());
+    }
     Ok(axum::Json(authority_json(&row)).into_response())
 }
 

@@ -223,7 +223,17 @@ immutable = true
         0
     );
     assert_eq!(head_digest(&server.base(), "prod/app", "v2-blessed"), v2);
-    let server_pub = d.join("data/trust/server.pub");
+    // The server's key as anyone can fetch it: GET /api/v1/authorities/bonded as PEM.
+    let server_pub = d.join("fetched-server.pub");
+    let pem = http()
+        .get(format!("{}/api/v1/authorities/bonded", server.base()))
+        .header("Accept", "application/x-pem-file")
+        .send()
+        .expect("authority")
+        .text()
+        .expect("pem");
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    std::fs::write(&server_pub, pem).expect("save key");
     let verified = ok(&bonded(&[
         "verify",
         "--plain-http",
@@ -629,4 +639,30 @@ fn decision_of(server: &Server, rule: &str, tag: &str) -> Value {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The README's runnable walkthrough (`examples/supply-chain/walkthrough.py`) works: it
+/// exits 0 only when every step of the seed flow happened.
+#[test]
+fn the_supply_chain_walkthrough_runs() {
+    crate::support::require("python3");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/supply-chain/walkthrough.py"
+    );
+    let out = Command::new("python3")
+        .args([script, "--bonded", BIN])
+        .output()
+        .expect("run the walkthrough");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("CVE-2019-10744") && text.contains("CVE-2021-44906"),
+        "{text}"
+    );
 }
