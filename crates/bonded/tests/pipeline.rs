@@ -535,6 +535,26 @@ immutable = true
         .text()
         .expect("text");
     std::fs::write(&checkpoint, &saved).expect("save checkpoint");
+    // Configuration changes are audited: the webhook and authority of the configuration file
+    // (created at the first start) and the rule put through the API, with its actor.
+    let changes: Value = http()
+        .get(format!(
+            "{}/api/v1/audit?action=config.changed",
+            server.base()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .expect("audit")
+        .json()
+        .expect("json");
+    let text = changes.to_string();
+    for needle in [
+        r#""section":"webhook""#,
+        r#""section":"authority""#,
+        r#""section":"promotion""#,
+    ] {
+        assert!(text.contains(needle), "{needle} missing: {changes:#}");
+    }
     let online = Command::new(BIN)
         .args([
             "audit",
