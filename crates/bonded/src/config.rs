@@ -115,6 +115,10 @@ pub struct ScanConfig {
     pub db_check_secs: u64,
     /// Layers read at the same time for one image.
     pub threads: usize,
+    /// Attempts a failed scan gets (retried with backoff) before it is failed for good.
+    pub max_attempts: u32,
+    /// Seconds before the first retry of a failed scan; doubling with each attempt.
+    pub retry_delay_secs: u64,
     /// Bounds on what one layer may cost.
     pub limits: scan::limits::Limits,
 }
@@ -126,6 +130,8 @@ impl Default for ScanConfig {
             db: None,
             db_check_secs: 10,
             threads: 2,
+            max_attempts: 3,
+            retry_delay_secs: 10,
             limits: scan::limits::Limits::default(),
         }
     }

@@ -84,6 +84,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 limits: config.scan.limits,
                 db_check: Duration::from_secs(config.scan.db_check_secs.max(1)),
                 threads: config.scan.threads.max(1),
+                max_attempts: i64::from(config.scan.max_attempts.max(1)),
+                retry_delay: Duration::from_secs(config.scan.retry_delay_secs),
                 ..ScanWorkerConfig::default()
             },
         )

@@ -310,7 +310,7 @@ fn a_hostile_layer_fails_its_scan_and_nothing_else() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = serve_with(
         dir.path(),
-        "[scan.limits]\nmax_layer_bytes = 8388608\n[storage]\ndurability = \"relaxed\"\n",
+        "[scan]\nretry_delay_secs = 1\n[scan.limits]\nmax_layer_bytes = 8388608\n[storage]\ndurability = \"relaxed\"\n",
     );
     // 64 MiB of zeros in one file: about 64 KiB of gzip.
     let bomb = Layer::new().file("zeros", vec![0u8; 64 << 20]);
@@ -323,6 +323,8 @@ fn a_hostile_layer_fails_its_scan_and_nothing_else() {
     });
     let reason = body["reason"].as_str().expect("reason");
     assert!(reason.contains("max_layer_bytes"), "{reason}");
+    // A failed scan is retried with backoff (1 s, then 2 s) before it fails for good.
+    assert!(reason.contains("after 3 attempts"), "{reason}");
     // Without a DB an image is still inventoried, with no findings and no DB version.
     let layout = dir.path().join("plain");
     write_layout(&layout, "ok", &[Blob::gzip(&debian_layers()[0])]);

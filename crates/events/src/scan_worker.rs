@@ -61,6 +61,10 @@ pub struct ScanWorkerConfig {
     pub stale_after: Duration,
     /// Layers read at the same time for one image.
     pub threads: usize,
+    /// Attempts a job gets before it is failed for good.
+    pub max_attempts: i64,
+    /// The wait before the first retry; it doubles with each further attempt.
+    pub retry_delay: Duration,
 }
 
 impl Default for ScanWorkerConfig {
@@ -72,6 +76,8 @@ impl Default for ScanWorkerConfig {
             db_check: Duration::from_secs(10),
             stale_after: Duration::from_secs(30 * 60),
             threads: 2,
+            max_attempts: 3,
+            retry_delay: Duration::from_secs(10),
         }
     }
 }
@@ -261,12 +267,37 @@ impl ScanWorker {
                             "scan done"
                         ),
                     }
-                    let outcome = outcome.map(drop);
-                    if let Err(e) = self
-                        .scans
-                        .finish_scan_job(&job.manifest_digest, outcome, now())
-                        .await
-                    {
+                    let recorded = match outcome {
+                        Err(reason) if job.attempts < self.config.max_attempts => {
+                            // Retried with backoff: an I/O error or a restart of the store may
+                            // pass; a deterministic failure costs a bounded number of attempts.
+                            let delay = self
+                                .config
+                                .retry_delay
+                                .saturating_mul(1 << (job.attempts - 1).clamp(0, 16));
+                            tracing::info!(manifest = %job.manifest_digest, attempt = job.attempts,
+                                retry_in_secs = delay.as_secs(), "scan will be retried");
+                            self.scans
+                                .retry_scan_job(
+                                    &job.manifest_digest,
+                                    &reason,
+                                    now().saturating_add(delay.as_secs() as i64),
+                                )
+                                .await
+                        }
+                        Err(reason) => {
+                            let reason = format!("{reason} (after {} attempts)", job.attempts);
+                            self.scans
+                                .finish_scan_job(&job.manifest_digest, Err(reason), now())
+                                .await
+                        }
+                        Ok(_) => {
+                            self.scans
+                                .finish_scan_job(&job.manifest_digest, Ok(()), now())
+                                .await
+                        }
+                    };
+                    if let Err(e) = recorded {
                         tracing::error!(error = %e, "cannot record a scan outcome");
                     }
                 }

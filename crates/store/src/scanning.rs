@@ -99,6 +99,14 @@ pub trait ScanStore: Send + Sync + 'static {
         outcome: Result<(), String>,
         now: i64,
     ) -> Result<(), StoreError>;
+    /// Puts a claimed job that failed back in the queue, not to be taken before `not_before`
+    /// (unix seconds); `reason` says why the last attempt failed.
+    async fn retry_scan_job(
+        &self,
+        manifest_digest: &str,
+        reason: &str,
+        not_before: i64,
+    ) -> Result<(), StoreError>;
     /// Queues a (re)scan of a manifest; returns false when the manifest is not in `repository`.
     /// A request while the job runs makes it run again: the running worker's finish no longer
     /// applies to the pending job.

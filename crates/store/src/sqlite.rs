@@ -618,7 +618,7 @@ impl MetaStore for SqliteMetaStore {
                         sqlx::query(
                             "INSERT INTO scan_jobs (manifest_digest, repository, state, attempts, queued_at) \
                              VALUES (?, ?, 'pending', 0, ?) ON CONFLICT (manifest_digest) DO UPDATE \
-                             SET state = 'pending', reason = NULL, attempts = 0, \
+                             SET state = 'pending', reason = NULL, attempts = 0, not_before = NULL, \
                              queued_at = excluded.queued_at, repository = excluded.repository \
                              WHERE scan_jobs.state = 'failed' OR scan_jobs.repository != excluded.repository",
                         )

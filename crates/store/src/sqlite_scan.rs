@@ -75,9 +75,11 @@ impl ScanStore for SqliteMetaStore {
                     "SELECT ",
                     job_columns!(),
                     " FROM scan_jobs \
-                     WHERE state = 'pending' OR (state = 'running' AND started_at < ?) \
+                     WHERE (state = 'pending' AND (not_before IS NULL OR not_before <= ?)) \
+                     OR (state = 'running' AND started_at < ?) \
                      ORDER BY queued_at LIMIT 1"
                 ))
+                .bind(now)
                 .bind(now - stale_after)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -129,6 +131,30 @@ impl ScanStore for SqliteMetaStore {
         .await
     }
 
+    async fn retry_scan_job(
+        &self,
+        manifest_digest: &str,
+        reason: &str,
+        not_before: i64,
+    ) -> Result<(), StoreError> {
+        let (digest, reason) = (manifest_digest.to_owned(), reason.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE scan_jobs SET state = 'pending', reason = ?, not_before = ? \
+                     WHERE manifest_digest = ? AND state = 'running'",
+                )
+                .bind(&reason)
+                .bind(not_before)
+                .bind(&digest)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn request_scan(
         &self,
         repository: &str,
@@ -151,7 +177,7 @@ impl ScanStore for SqliteMetaStore {
                     "INSERT INTO scan_jobs (manifest_digest, repository, state, attempts, queued_at) \
                      VALUES (?, ?, 'pending', 0, ?) \
                      ON CONFLICT (manifest_digest) DO UPDATE SET state = 'pending', reason = NULL, \
-                     attempts = 0, queued_at = excluded.queued_at, repository = excluded.repository",
+                     attempts = 0, not_before = NULL, queued_at = excluded.queued_at, repository = excluded.repository",
                 )
                 .bind(&digest)
                 .bind(&repo)

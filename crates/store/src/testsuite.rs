@@ -1428,3 +1428,69 @@ pub async fn promotion_store<S: MetaStore + crate::EventStore + crate::Promotion
     let v1 = store.manifest_by_tag(&r, &tag("v1")).await.expect("read");
     assert_eq!(v1.map(|m| m.digest), Some(one.digest.clone()));
 }
+
+/// A failed scan put back with `retry_scan_job` is not taken before its time, then is taken
+/// again with its attempt counted; a new push resets the wait.
+pub async fn scan_retry<S: MetaStore + crate::ScanStore>(store: &S) {
+    let r = repo("conformance/retry");
+    let blob = Digest::compute(Algorithm::Sha256, b"retry layer");
+    store.commit_blob(&r, &blob, 11, None).await.expect("blob");
+    let image = record(r#"{"retry":1}"#, vec![blob], None, None);
+    store.put_manifest(&r, &image, None).await.expect("push");
+    let digest = image.digest.to_string();
+    let mut claimed = None;
+    while let Some(job) = store.claim_scan_job(100, 60).await.expect("claim") {
+        if job.manifest_digest == digest {
+            claimed = Some(job);
+            break;
+        }
+        store
+            .finish_scan_job(&job.manifest_digest, Ok(()), 100)
+            .await
+            .expect("finish other");
+    }
+    let job = claimed.expect("the job");
+    assert_eq!(job.attempts, 1);
+    store
+        .retry_scan_job(&digest, "blob store unavailable", 200)
+        .await
+        .expect("retry");
+    let queued = store.scan_job(&digest).await.expect("job").expect("exists");
+    assert_eq!(queued.state, crate::ScanState::Pending);
+    assert_eq!(queued.reason.as_deref(), Some("blob store unavailable"));
+    assert_eq!(
+        store.claim_scan_job(199, 60).await.expect("claim"),
+        None,
+        "not before its time"
+    );
+    let again = store
+        .claim_scan_job(200, 60)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert_eq!(
+        (again.manifest_digest.as_str(), again.attempts),
+        (digest.as_str(), 2)
+    );
+    store
+        .retry_scan_job(&digest, "again", 10_000)
+        .await
+        .expect("retry");
+    // A rescan request makes it due at once.
+    assert!(
+        store
+            .request_scan(r.as_str(), &digest, 300)
+            .await
+            .expect("request")
+    );
+    let now_due = store
+        .claim_scan_job(301, 60)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert_eq!(now_due.manifest_digest, digest);
+    store
+        .finish_scan_job(&digest, Ok(()), 302)
+        .await
+        .expect("finish");
+}

@@ -133,3 +133,12 @@ async fn the_audit_reader_refuses_what_is_not_a_bonded_database() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn sqlite_scan_retry_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteMetaStore::open(&dir.path().join("bonded.db"), Durability::Relaxed)
+        .await
+        .expect("open");
+    testsuite::scan_retry(&store).await;
+}
