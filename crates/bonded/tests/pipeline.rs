@@ -525,6 +525,59 @@ immutable = true
     let nightly = decision_of(&server, "nightly", "v1");
     assert_eq!(nightly["verdict"], "promoted", "{nightly:#}");
 
+    // CI states with a signed OpenVEX attestation that minimist's CVE does not affect v2:
+    // the finding is resolved for every rule, and the verdict is promoted again.
+    let vex = d.join("vex.json");
+    std::fs::write(
+        &vex,
+        json!({
+            "@context": "https://openvex.dev/ns/v0.2.0",
+            "@id": "https://ci.example/vex/app-v2",
+            "author": "CI",
+            "timestamp": "2026-11-25T00:00:00Z",
+            "version": 1,
+            "statements": [{
+                "vulnerability": {"name": "CVE-2021-44906"},
+                "products": [{"@id": "pkg:npm/minimist@1.2.5"}],
+                "status": "not_affected",
+                "justification": "vulnerable_code_not_in_execute_path"
+            }]
+        })
+        .to_string(),
+    )
+    .expect("vex");
+    ok(&bonded(&[
+        "attest",
+        "--plain-http",
+        "--key",
+        p(&ci_key),
+        "--type",
+        "openvex",
+        "--predicate",
+        p(&vex),
+        &format!("{host}/dev/app:v2"),
+    ]));
+    let again = decision(
+        &server,
+        "v2",
+        "v2 to be promoted again after the VEX statement",
+        |d| d["verdict"] == "promoted",
+    );
+    assert_eq!(
+        again["decision"]["facts"]["vulnerabilities.critical"]["known"], 0,
+        "{again:#}"
+    );
+    let evidence = get(
+        &server,
+        &format!("/api/v1/repositories/dev/app/manifests/{v2}/evidence"),
+    );
+    let minimist = evidence["vulnerabilities"]["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["id"] == "CVE-2021-44906"))
+        .cloned()
+        .expect("the finding stays listed");
+    assert_eq!(minimist["vex_status"], "not_affected", "{evidence:#}");
+
     // The audit log verifies, online and offline; a checkpoint saved now must stay in it.
     let checkpoint = d.join("checkpoint.json");
     wait_for_audit(&server);

@@ -5,7 +5,9 @@
 //! Nothing is guessed. A fact Bonded does not have yet stays missing, so the rules that need
 //! it are pending: an image not scanned yet (or scanned without a vulnerability DB) has no
 //! `vulnerabilities`, no `packages` and no `licenses`; an image without a verified provenance
-//! attestation has no `provenance`. An index counts as scanned when every child image is, and
+//! attestation has no `provenance`. OpenVEX statements in the image's verified attestations
+//! are applied to its findings (after the DB's own), so a `not_affected` statement resolves a
+//! finding for every rule. An index counts as scanned when every child image is, and
 //! its findings and packages are those of its children together.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,10 +102,11 @@ impl EvidenceSource {
             labels: None,
             platform: None,
         };
+        let vex = self.vex_statements(repository, digest).await;
         let scan = match &manifest.kind {
             ManifestKind::Image { config, .. } => {
                 self.read_config(&config.digest, &mut image).await;
-                self.scan_facts(digest).await?
+                self.scan_facts(digest, &vex).await?
             }
             ManifestKind::Index { manifests } => {
                 let mut all = Some(ScanFacts::default());
@@ -114,7 +117,7 @@ impl EvidenceSource {
                     if !is_image || child.artifact_type.is_some() {
                         continue;
                     }
-                    match (self.scan_facts(&child.digest).await?, all.as_mut()) {
+                    match (self.scan_facts(&child.digest, &vex).await?, all.as_mut()) {
                         (Some(facts), Some(all)) => {
                             all.findings.extend(facts.findings);
                             all.packages.extend(facts.packages);
@@ -207,7 +210,11 @@ impl EvidenceSource {
     }
 
     /// The findings and packages of a matched scan; `None` when there is none yet.
-    async fn scan_facts(&self, digest: &Digest) -> Result<Option<ScanFacts>, EvidenceError> {
+    async fn scan_facts(
+        &self,
+        digest: &Digest,
+        vex: &[scan::advisory::VexStatement],
+    ) -> Result<Option<ScanFacts>, EvidenceError> {
         let key = digest.to_string();
         // A digest's content never changes, so a stored result stays true while the same
         // digest is scanned again (pushed to another repository): it is used until then.
@@ -223,8 +230,10 @@ impl EvidenceSource {
             reason: e.to_string(),
         };
         let inventory: Inventory = serde_json::from_str(&result.inventory).map_err(unreadable)?;
-        let findings: Vec<scan::matcher::Finding> =
+        let mut findings: Vec<scan::matcher::Finding> =
             serde_json::from_str(&findings).map_err(unreadable)?;
+        // Verified VEX attestations of the image win over the DB's statements.
+        scan::vex::apply(&mut findings, &inventory, Some(&key), vex);
         let package_name = |i: usize| {
             inventory
                 .packages
@@ -245,8 +254,18 @@ impl EvidenceSource {
                 },
                 package: package_name(f.package),
                 fixed_version: f.fixed_version.clone(),
-                vex_status: (f.status == FindingStatus::NotAffected)
-                    .then_some(VexStatus::NotAffected),
+                vex_status: match (&f.vex, f.status) {
+                    (Some(applied), _) => Some(match applied.status {
+                        scan::advisory::VexStatus::NotAffected => VexStatus::NotAffected,
+                        scan::advisory::VexStatus::Affected => VexStatus::Affected,
+                        scan::advisory::VexStatus::Fixed => VexStatus::Fixed,
+                        scan::advisory::VexStatus::UnderInvestigation => {
+                            VexStatus::UnderInvestigation
+                        }
+                    }),
+                    (None, FindingStatus::NotAffected) => Some(VexStatus::NotAffected),
+                    (None, _) => None,
+                },
             })
             .collect();
         let licenses = inventory
@@ -268,6 +287,45 @@ impl EvidenceSource {
             packages,
             licenses,
         }))
+    }
+
+    /// The OpenVEX statements of the image's verified VEX attestations, oldest first (so
+    /// the newest wins when they disagree). A statement that cannot be read is skipped.
+    async fn vex_statements(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Vec<scan::advisory::VexStatement> {
+        let Ok(view) = self.trust.signatures_view(repository, digest).await else {
+            return Vec::new();
+        };
+        let mut statements = Vec::new();
+        for attestation in view
+            .get("attestations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|a| a.get("valid") == Some(&Value::Bool(true)))
+        {
+            let Some(document) = attestation.get("vex") else {
+                continue;
+            };
+            let name = format!(
+                "VEX attestation {}",
+                attestation
+                    .get("source")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            );
+            match serde_json::to_vec(document)
+                .map_err(|e| e.to_string())
+                .and_then(|b| scan::vex::read_openvex(&name, &b).map_err(|e| e.to_string()))
+            {
+                Ok(found) => statements.extend(found),
+                Err(e) => tracing::warn!(%name, error = %e, "VEX attestation not applied"),
+            }
+        }
+        statements
     }
 
     /// The newest verified build record, if any.

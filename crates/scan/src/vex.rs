@@ -217,6 +217,29 @@ pub fn match_with_vex(
     Ok(findings)
 }
 
+/// Reads an OpenVEX document held in memory (the predicate of a VEX attestation); `name`
+/// names it in messages.
+pub fn read_openvex(name: &str, bytes: &[u8]) -> Result<Vec<VexStatement>, VexError> {
+    let mut statements = Vec::new();
+    let mut stats = crate::import::ImportStats::default();
+    crate::import::openvex::import_bytes(
+        std::path::Path::new(name),
+        bytes,
+        &mut |record| {
+            if let crate::import::Record::Vex(v) = record {
+                statements.push(v);
+            }
+            Ok(())
+        },
+        &mut stats,
+    )
+    .map_err(|e| VexError::Invalid {
+        path: name.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(statements)
+}
+
 /// Reads a user VEX file: OpenVEX, or a CycloneDX BOM whose `vulnerabilities[]` carry
 /// `analysis` (CycloneDX 1.4+ VEX). CycloneDX `affects[].ref` may be a `bom-ref` of a
 /// component in the same document (its purl is used) or a purl itself.

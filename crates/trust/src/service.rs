@@ -583,6 +583,11 @@ impl TrustService {
     }
 }
 
+/// The predicate type prefix of OpenVEX attestations (`https://openvex.dev/ns/v0.2.0`).
+pub const OPENVEX_PREFIX: &str = "https://openvex.dev/ns";
+/// The largest OpenVEX predicate kept with its verdict.
+const MAX_VEX_BYTES: usize = 1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LayerKind {
     SimpleSigning,
@@ -646,9 +651,16 @@ fn verify_payload(
                 } else {
                     "attestation"
                 };
-                Ok(
-                    json!({ "predicate_type": statement.predicate_type, "build": build, "role": role }),
-                )
+                let mut verified = json!({ "predicate_type": statement.predicate_type, "build": build, "role": role });
+                // A verified OpenVEX statement is kept whole (bounded), so the evidence of
+                // policies can apply it to the image's findings.
+                if statement.predicate_type.starts_with(OPENVEX_PREFIX)
+                    && serde_json::to_vec(&statement.predicate)
+                        .is_ok_and(|b| b.len() <= MAX_VEX_BYTES)
+                {
+                    verified["vex"] = statement.predicate.clone();
+                }
+                Ok(verified)
             });
             if entry.get("role").is_none() {
                 entry["role"] = json!(if kind == LayerKind::Attestation {

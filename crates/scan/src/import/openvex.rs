@@ -140,8 +140,24 @@ pub(super) fn import_document(
     stats: &mut ImportStats,
 ) -> Result<(), ImportError> {
     let bytes = read_capped(path, MAX_DOCUMENT_BYTES)?;
+    import_bytes(path, &bytes, sink, stats)
+}
+
+/// Imports one OpenVEX document already in memory; `path` names it in messages.
+pub(crate) fn import_bytes(
+    path: &Path,
+    bytes: &[u8],
+    sink: &mut Sink<'_>,
+    stats: &mut ImportStats,
+) -> Result<(), ImportError> {
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(ImportError::Malformed {
+            path: path.to_owned(),
+            reason: format!("larger than {MAX_DOCUMENT_BYTES} bytes"),
+        });
+    }
     let document: Document =
-        serde_json::from_slice(super::strip_bom(&bytes)).map_err(|e| json_error(path, &e))?;
+        serde_json::from_slice(super::strip_bom(bytes)).map_err(|e| json_error(path, &e))?;
     if !document.context.starts_with(CONTEXT_PREFIX) {
         return Err(ImportError::Malformed {
             path: path.to_owned(),
