@@ -213,14 +213,17 @@ immutable = true
         server.wait(30)
     say("Someone edits one stored audit entry: verification fails and names it")
     con = sqlite3.connect(os.path.join(work, "data", "bonded.db"))
-    con.execute("UPDATE audit_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev/app', 'dev/ap2') AS BLOB) WHERE seq = 2")
+    (seq,) = con.execute("SELECT min(seq) FROM audit_entries WHERE CAST(entry AS TEXT) LIKE '%dev/app%'").fetchone()
+    con.execute("UPDATE audit_entries SET entry = CAST(replace(CAST(entry AS TEXT), 'dev/app', 'dev/ap2') AS BLOB) "
+                "WHERE seq = ?", (seq,))
     con.commit()
+    print(f"   edited entry {seq} (dev/app -> dev/ap2)")
     con.close()
     failed = subprocess.run([bonded, "audit", "verify", "--data-dir", os.path.join(work, "data")],
                             capture_output=True, text=True)
     print(failed.stdout)
-    if failed.returncode != 1:
-        sys.exit("walkthrough failed: the edited audit log verified")
+    if failed.returncode != 1 or f"entry {seq} was changed" not in failed.stdout:
+        sys.exit("walkthrough failed: the edited audit log verified, or the report does not name the entry")
     say(f"Done. Everything is in {work}")
 
 
