@@ -43,12 +43,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the metadata database {}", db_path.display()))?;
     let blobs = Arc::new(blobs);
+    // One server key, shared by signing (trust) and the audit log's checkpoints.
+    let server_key = Arc::new(server_key(&config)?);
     let trust = TrustService::start(
         Arc::new(meta.clone()),
         Arc::new(meta.clone()),
         blobs.clone(),
         configured_authorities(&config)?,
-        Some(server_key(&config)?),
+        Some(Arc::clone(&server_key)),
     )
     .await
     .context("cannot start the trust service")?;
@@ -120,8 +122,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(w) = &worker {
         w.publish_to(Arc::clone(&events_store));
     }
-    // A push commits its scan job with the manifest: the worker looks at its queue after
-    // every commit instead of waiting for its idle poll.
+    // A push commits its scan job with the manifest (and its `artifact.pushed` event): the
+    // worker looks at its queue when new events commit instead of waiting for its idle poll.
     let scan_wake = worker.clone().map(|w| {
         let mut commits = events_store.subscribe();
         tokio::spawn(async move {
@@ -154,7 +156,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let audit_log = Arc::new(
         audit::AuditLog::new(
             Arc::new(meta.clone()),
-            Arc::new(server_key(&config)?),
+            Arc::clone(&server_key),
             audit::log::DEFAULT_ORIGIN,
         )
         .context("cannot open the audit log")?,

@@ -90,12 +90,23 @@ fn get(server: &Server, path: &str) -> Value {
     resp.json().expect("json")
 }
 
-/// The rule's decision about `dev/app:<tag>`, once `done` holds (60 s at most).
+/// The `blessed` rule's decision about `dev/app:<tag>`, once `done` holds (60 s at most).
 fn decision(server: &Server, tag: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    decision_of(server, "blessed", tag, what, done)
+}
+
+/// `rule`'s decision about `dev/app:<tag>`, once `done` holds (60 s at most).
+fn decision_of(
+    server: &Server,
+    rule: &str,
+    tag: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rule = get(server, "/api/v1/promotions/blessed");
-        let found = rule["decisions"]
+        let body = get(server, &format!("/api/v1/promotions/{rule}"));
+        let found = body["decisions"]
             .as_array()
             .and_then(|d| {
                 d.iter()
@@ -107,7 +118,7 @@ fn decision(server: &Server, tag: &str, what: &str, done: impl Fn(&Value) -> boo
         }
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}: {rule:#}\nlog:\n{}",
+            "timed out waiting for {what}: {body:#}\nlog:\n{}",
             server.log_text()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -522,7 +533,13 @@ immutable = true
         .expect("DELETE");
     assert_eq!(config_rule.status(), 409);
     // The nightly rule runs on the stored images (both are signed by CI).
-    let nightly = decision_of(&server, "nightly", "v1");
+    let nightly = decision_of(
+        &server,
+        "nightly",
+        "v1",
+        "a settled nightly decision about v1",
+        |d| d["verdict"] != "pending",
+    );
     assert_eq!(nightly["verdict"], "promoted", "{nightly:#}");
 
     // CI states with a signed OpenVEX attestation that minimist's CVE does not affect v2:
@@ -697,24 +714,6 @@ fn wait_for_audit(server: &Server) {
             server.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn decision_of(server: &Server, rule: &str, tag: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let body = get(server, &format!("/api/v1/promotions/{rule}"));
-        if let Some(d) = body["decisions"]
-            .as_array()
-            .and_then(|d| d.iter().find(|x| x["tag"] == tag))
-        {
-            return d.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no decision of {rule} about {tag}: {body:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -102,7 +102,13 @@ impl EvidenceSource {
             labels: None,
             platform: None,
         };
-        let vex = self.vex_statements(repository, digest).await;
+        // One read of the verified signatures and attestations: signers, VEX, provenance.
+        let trusted = self
+            .trust
+            .signatures_view(repository, digest)
+            .await
+            .map_err(|e| invalid(e.to_string()))?;
+        let vex = vex_statements(&trusted);
         let scan = match &manifest.kind {
             ManifestKind::Image { config, .. } => {
                 self.read_config(&config.digest, &mut image).await;
@@ -111,10 +117,17 @@ impl EvidenceSource {
             ManifestKind::Index { manifests } => {
                 let mut all = Some(ScanFacts::default());
                 for child in manifests.iter().take(MAX_CHILDREN) {
-                    let is_image = child.platform.is_some()
-                        || !child.media_type.contains("index")
-                            && !child.media_type.contains("manifest.list");
-                    if !is_image || child.artifact_type.is_some() {
+                    // Images only: not nested indexes, not artifacts, and not the
+                    // `unknown/unknown` attestation manifests buildx adds (never scanned).
+                    let nested = oci::MediaType::parse(&child.media_type)
+                        .is_some_and(oci::MediaType::is_index);
+                    let attestation = child
+                        .platform
+                        .as_ref()
+                        .and_then(|p| p.get("os"))
+                        .and_then(Value::as_str)
+                        == Some("unknown");
+                    if nested || attestation || child.artifact_type.is_some() {
                         continue;
                     }
                     match (self.scan_facts(&child.digest, &vex).await?, all.as_mut()) {
@@ -129,21 +142,18 @@ impl EvidenceSource {
                 all
             }
         };
-        let signers = self
-            .trust
-            .signers(repository.as_str(), &digest.to_string())
-            .await?;
-        let signatures = signers
-            .direct
+        let signatures = ["signed_by", "signed_by_index"]
             .iter()
-            .chain(&signers.via_index)
+            .filter_map(|key| trusted.get(key).and_then(Value::as_array))
+            .flatten()
+            .filter_map(Value::as_str)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .map(|authority| Signature {
-                authority: authority.clone(),
+                authority: authority.to_owned(),
             })
             .collect();
-        let provenance = self.provenance(repository, digest).await;
+        let provenance = provenance(&trusted);
         let (vulnerabilities, packages, licenses) = match scan {
             Some(facts) => (
                 Some(VulnerabilityReport::from_findings(facts.findings)),
@@ -288,58 +298,50 @@ impl EvidenceSource {
             licenses,
         }))
     }
+}
 
-    /// The OpenVEX statements of the image's verified VEX attestations, oldest first (so
-    /// the newest wins when they disagree). A statement that cannot be read is skipped.
-    async fn vex_statements(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-    ) -> Vec<scan::advisory::VexStatement> {
-        let Ok(view) = self.trust.signatures_view(repository, digest).await else {
-            return Vec::new();
+/// The OpenVEX statements of the verified VEX attestations in a signatures view, oldest
+/// first (so the newest wins when they disagree). A statement that cannot be read is skipped.
+fn vex_statements(view: &Value) -> Vec<scan::advisory::VexStatement> {
+    let mut statements = Vec::new();
+    for attestation in view
+        .get("attestations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| a.get("valid") == Some(&Value::Bool(true)))
+    {
+        let Some(document) = attestation.get("vex") else {
+            continue;
         };
-        let mut statements = Vec::new();
-        for attestation in view
-            .get("attestations")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|a| a.get("valid") == Some(&Value::Bool(true)))
+        let name = format!(
+            "VEX attestation {}",
+            attestation
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+        );
+        match serde_json::to_vec(document)
+            .map_err(|e| e.to_string())
+            .and_then(|b| scan::vex::read_openvex(&name, &b).map_err(|e| e.to_string()))
         {
-            let Some(document) = attestation.get("vex") else {
-                continue;
-            };
-            let name = format!(
-                "VEX attestation {}",
-                attestation
-                    .get("source")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-            );
-            match serde_json::to_vec(document)
-                .map_err(|e| e.to_string())
-                .and_then(|b| scan::vex::read_openvex(&name, &b).map_err(|e| e.to_string()))
-            {
-                Ok(found) => statements.extend(found),
-                Err(e) => tracing::warn!(%name, error = %e, "VEX attestation not applied"),
-            }
+            Ok(found) => statements.extend(found),
+            Err(e) => tracing::warn!(%name, error = %e, "VEX attestation not applied"),
         }
-        statements
     }
+    statements
+}
 
-    /// The newest verified build record, if any.
-    async fn provenance(&self, repository: &RepositoryName, digest: &Digest) -> Option<Provenance> {
-        let view = self.trust.signatures_view(repository, digest).await.ok()?;
-        let build = view.get("build_history")?.as_array()?.last()?;
-        let text = |key: &str| build.get(key).and_then(Value::as_str).map(str::to_owned);
-        Some(Provenance {
-            builder: text("builder_id")?,
-            source_repository: text("source_repository"),
-            commit: text("source_commit"),
-            git_ref: text("source_ref"),
-        })
-    }
+/// The newest verified build record of a signatures view, if any.
+fn provenance(view: &Value) -> Option<Provenance> {
+    let build = view.get("build_history")?.as_array()?.last()?;
+    let text = |key: &str| build.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(Provenance {
+        builder: text("builder_id")?,
+        source_repository: text("source_repository"),
+        commit: text("source_commit"),
+        git_ref: text("source_ref"),
+    })
 }
 
 #[async_trait::async_trait]

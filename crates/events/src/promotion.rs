@@ -33,6 +33,7 @@ use policy::promotion::{Decision, Outcome, PromotionConfig, PromotionRule, Targe
 use registry::Registry;
 use serde_json::json;
 use store::{DecisionRow, EventRow, EventStore, MetaStore, NewEvent, PromotionStore, TaggedDigest};
+use trust::cosign::{self, AttachmentKind};
 
 use crate::evidence::EvidenceSource;
 use crate::outbox::{Consumer, ConsumerError};
@@ -280,7 +281,11 @@ impl Promoter {
                 }
             }
             "vulndb.updated" => self.all_candidates(&rules).await,
-            "config.changed" if event.data.contains("\"promotion\"") => {
+            "config.changed"
+                if serde_json::from_str::<serde_json::Value>(&event.data).is_ok_and(|d| {
+                    d.get("section").and_then(|s| s.as_str()) == Some("promotion")
+                }) =>
+            {
                 self.all_candidates(&rules).await
             }
             _ => Ok(Vec::new()),
@@ -295,6 +300,46 @@ impl Promoter {
         candidate: &TaggedDigest,
         dry_run: bool,
     ) -> Result<Option<Considered>, PromotionWorkError> {
+        if rule
+            .matches(&candidate.repository, &candidate.tag)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let Some(evidence) = self.evidence_of(candidate).await? else {
+            return Ok(None);
+        };
+        self.consider_with(rule, candidate, &evidence, dry_run)
+            .await
+    }
+
+    /// The evidence about a candidate; `None` when its names do not parse (not an image).
+    async fn evidence_of(
+        &self,
+        candidate: &TaggedDigest,
+    ) -> Result<Option<policy::cel::Evidence>, PromotionWorkError> {
+        let (Ok(repository), Ok(digest)) = (
+            RepositoryName::from_str(&candidate.repository),
+            Digest::from_str(&candidate.digest),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.evidence
+                .evidence(&repository, Some(&candidate.tag), &digest)
+                .await?,
+        ))
+    }
+
+    /// [`Promoter::consider`] with the candidate's evidence already gathered (once for
+    /// every rule that considers it).
+    async fn consider_with(
+        &self,
+        rule: &PromotionRule,
+        candidate: &TaggedDigest,
+        evidence: &policy::cel::Evidence,
+        dry_run: bool,
+    ) -> Result<Option<Considered>, PromotionWorkError> {
         let Some(matched) = rule.matches(&candidate.repository, &candidate.tag) else {
             return Ok(None);
         };
@@ -305,11 +350,7 @@ impl Promoter {
             return Ok(None);
         };
         let now = SystemTime::now();
-        let evidence = self
-            .evidence
-            .evidence(&repository, Some(&candidate.tag), &digest)
-            .await?;
-        let mut decision = rule.decide(&evidence, now);
+        let mut decision = rule.decide(evidence, now);
         match rule.target(&candidate.repository, &candidate.tag, &matched, now) {
             Ok(target) => decision.target = Some(target),
             Err(e) => reject(&mut decision, e.to_string()),
@@ -417,11 +458,26 @@ impl Promoter {
         let copy = |e: String| PromotionWorkError::Copy(e);
         let to = RepositoryName::from_str(&target.repository).map_err(|e| copy(e.to_string()))?;
         let tag = Tag::from_str(&target.tag).map_err(|e| copy(e.to_string()))?;
+        // The image first (untagged), then what refers to it, and the tag last, so the tag
+        // never names an image whose signatures have not arrived yet.
+        self.copy_manifest(source, &to, digest, None, 0).await?;
         if rule.config().copy_referrers {
             self.copy_referrers(source, &to, digest).await?;
         }
-        self.copy_manifest(source, &to, digest, Some(&tag), 0)
-            .await?;
+        let stored = self
+            .registry
+            .manifest(&to, &Reference::Digest(digest.clone()))
+            .await
+            .map_err(|e| copy(e.describe()))?;
+        self.registry
+            .put_manifest(
+                &to,
+                &Reference::Tag(tag),
+                Some(&stored.media_type),
+                stored.content,
+            )
+            .await
+            .map_err(|e| copy(e.describe()))?;
         if rule.config().sign {
             let annotations = BTreeMap::from([
                 ("dev.bonded.promotion".to_owned(), rule.name().to_owned()),
@@ -502,7 +558,7 @@ impl Promoter {
         Ok(())
     }
 
-    /// Copies the referrers of `digest` and its cosign tags.
+    /// Copies the referrers of `digest` and its cosign tags (the subject is already there).
     async fn copy_referrers(
         &self,
         from: &RepositoryName,
@@ -510,15 +566,17 @@ impl Promoter {
         digest: &Digest,
     ) -> Result<(), PromotionWorkError> {
         let copy = |e: String| PromotionWorkError::Copy(e);
-        // The subject must exist in `to` before a referrer naming it is meaningful.
-        self.copy_manifest(from, to, digest, None, 0).await?;
         for referrer in self.meta.referrers(from, digest, None).await? {
             self.copy_manifest(from, to, &referrer.digest, None, 0)
                 .await?;
         }
-        for suffix in ["sig", "att", "sbom"] {
-            let name = format!("{}-{}.{suffix}", digest.algorithm(), digest.hex());
-            let tag = Tag::from_str(&name).map_err(|e| copy(e.to_string()))?;
+        for kind in [
+            AttachmentKind::Signature,
+            AttachmentKind::Attestation,
+            AttachmentKind::Sbom,
+        ] {
+            let tag = Tag::from_str(&cosign::signature_tag(digest, kind))
+                .map_err(|e| copy(e.to_string()))?;
             if let Some(m) = self.meta.manifest_by_tag(from, &tag).await? {
                 self.copy_manifest(from, to, &m.digest, Some(&tag), 0)
                     .await?;
@@ -551,8 +609,21 @@ impl Consumer for Promoter {
                 )) {
                     continue;
                 }
-                for rule in self.rules().iter() {
-                    self.consider(rule, &candidate, false).await.map_err(err)?;
+                let rules = self.rules();
+                let considering: Vec<&Arc<PromotionRule>> = rules
+                    .iter()
+                    .filter(|r| r.matches(&candidate.repository, &candidate.tag).is_some())
+                    .collect();
+                if considering.is_empty() {
+                    continue;
+                }
+                let Some(evidence) = self.evidence_of(&candidate).await.map_err(err)? else {
+                    continue;
+                };
+                for rule in considering {
+                    self.consider_with(rule, &candidate, &evidence, false)
+                        .await
+                        .map_err(err)?;
                 }
             }
         }

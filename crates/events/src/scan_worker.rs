@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -33,6 +33,8 @@ use scan::report::{Counts, ImageSummary, Report};
 use scan::scanner::{self, Quiet, ScanOptions};
 use store::{RematchedRow, ScanChange, ScanJob, ScanResultRow, ScanStore};
 use tokio::sync::Notify;
+
+use crate::outbox::unix_now as now;
 
 /// Identifies the detectors. Bump it when what they find changes, so cached layer fragments
 /// from older detectors are not reused.
@@ -149,13 +151,6 @@ pub struct ScanWorker {
     reload: Notify,
     /// Where a DB replacement is announced (`vulndb.updated`), once set.
     events: std::sync::OnceLock<Arc<dyn store::EventStore>>,
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl ScanWorker {

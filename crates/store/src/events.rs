@@ -66,7 +66,7 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<EventRow>, StoreError>;
     /// The newest event's `seq` (0 when there is none).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
-    /// Changes after every committed write (so after every new event): consumers wait on it
-    /// instead of polling.
+    /// The newest committed event's `seq`, changing only when a commit adds events:
+    /// consumers wait on it instead of polling, and writes that add no event wake nobody.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
 }

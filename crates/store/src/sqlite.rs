@@ -55,7 +55,8 @@ pub struct SqliteMetaStore {
     write: SqlitePool,
     read: SqlitePool,
     jobs: mpsc::Sender<Job>,
-    /// Counts committed groups: consumers of the outbox wait on it instead of polling.
+    /// The newest committed event's `seq`: consumers of the outbox wait on it instead of
+    /// polling.
     commits: tokio::sync::watch::Sender<u64>,
 }
 
@@ -101,7 +102,7 @@ async fn writer_loop(
         }
         let outcome = tx.commit().await.map_err(|e| e.to_string());
         match &outcome {
-            Ok(()) => commits.send_modify(|n| *n = n.wrapping_add(1)),
+            Ok(()) => announce_events(&mut conn, &commits).await,
             Err(e) => {
                 tracing::error!(error = %e, writes = completions.len(), "metadata commit failed")
             }
@@ -109,6 +110,28 @@ async fn writer_loop(
         for done in completions {
             done(outcome.clone());
         }
+    }
+}
+
+/// Publishes the newest committed event's `seq` when a group added events. Only then: a
+/// group that wrote no event (a consumer saving its cursor, a worker finding its queue
+/// empty) wakes nobody, so consumers that write cannot wake each other, or themselves, forever.
+async fn announce_events(conn: &mut SqliteConnection, commits: &tokio::sync::watch::Sender<u64>) {
+    match sqlx::query_scalar::<_, i64>("SELECT coalesce(max(seq), 0) FROM events")
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(seq) => {
+            let seq = u64::try_from(seq).unwrap_or(0);
+            commits.send_if_modified(|last| {
+                let newer = seq > *last;
+                if newer {
+                    *last = seq;
+                }
+                newer
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the newest event after a commit"),
     }
 }
 
@@ -243,7 +266,7 @@ impl SqliteMetaStore {
             .map_err(StoreError::classify)
     }
 
-    /// Changes (to an opaque counter) after every committed write.
+    /// The newest committed event's `seq`; changes when a commit adds events.
     pub fn subscribe_commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }

@@ -1246,6 +1246,35 @@ pub async fn event_store<S: MetaStore + crate::EventStore + crate::ScanStore>(st
         store.append_event(&bad, 1).await.is_err(),
         "data must be JSON"
     );
+
+    // The commit signal moves with new events only: a write that adds none (a cursor saved,
+    // an empty queue looked at) wakes nobody, so consumers cannot keep each other busy.
+    let mut signal = store.subscribe();
+    signal.borrow_and_update();
+    store
+        .advance_cursor("webhooks", i64::MAX - 1, 9)
+        .await
+        .expect("cursor");
+    let _ = store.claim_scan_job(2_000, 60).await.expect("claim");
+    assert!(
+        !signal.has_changed().expect("signal"),
+        "no event, no wake-up"
+    );
+    let added = store
+        .append_event(
+            &crate::NewEvent {
+                kind: "vulndb.updated".into(),
+                repository: None,
+                digest: None,
+                tag: None,
+                data: "{}".into(),
+            },
+            10,
+        )
+        .await
+        .expect("append");
+    assert!(signal.has_changed().expect("signal"), "a new event wakes");
+    assert_eq!(*signal.borrow_and_update(), added.seq as u64);
 }
 
 /// Promotion rules, decisions (a changed verdict is an event, an unchanged one is not),

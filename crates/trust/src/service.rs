@@ -123,7 +123,7 @@ pub struct TrustService {
     trust: Arc<dyn TrustStore>,
     blobs: Arc<dyn BlobStore>,
     authorities: RwLock<Arc<Vec<Authority>>>,
-    server_key: Option<SigningKey>,
+    server_key: Option<Arc<SigningKey>>,
     generation: AtomicU64,
     /// Verifications running on the blocking pool at once.
     verifying: tokio::sync::Semaphore,
@@ -149,7 +149,7 @@ impl TrustService {
         trust: Arc<dyn TrustStore>,
         blobs: Arc<dyn BlobStore>,
         configured: Vec<(String, Vec<String>)>,
-        server_key: Option<SigningKey>,
+        server_key: Option<Arc<SigningKey>>,
     ) -> Result<Arc<TrustService>, ServiceError> {
         let now = now();
         let mut names = Vec::new();

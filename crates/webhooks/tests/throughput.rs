@@ -42,8 +42,7 @@ async fn deliveries_per_second_to_a_loopback_receiver() {
                 .deliveries("bench", None, EVENTS as u32)
                 .await
                 .expect("deliveries");
-            rows.iter()
-                .all(|d| d.state == DeliveryState::Delivered)
+            (rows.len() == EVENTS && rows.iter().all(|d| d.state == DeliveryState::Delivered))
                 .then_some(())
         },
     )
@@ -51,7 +50,8 @@ async fn deliveries_per_second_to_a_loopback_receiver() {
     let recorded = started.elapsed();
 
     let ids: BTreeSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
-    assert_eq!(ids.len(), EVENTS, "each event arrived once");
+    assert_eq!(ids.len(), EVENTS, "each event arrived");
+    assert_eq!(receiver.received().len(), EVENTS, "and arrived once");
     println!(
         "{EVENTS} deliveries: all received after {sent:?} ({:.0}/s), all recorded after {recorded:?} ({:.0}/s)",
         EVENTS as f64 / sent.as_secs_f64(),
